@@ -1,0 +1,109 @@
+//! The raw command line: clap derive, every option with its `CURTAIN_*`
+//! variable. Values stay strings here; `config` validates them, because only
+//! there can an error name the environment variable a bad value came from.
+
+use std::ffi::OsString;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+
+/// A tiny PID 1 for containers: forwards signals, reaps zombies, drains before
+/// stop, enforces a grace period and explains every exit in one JSON line.
+#[derive(Parser, Debug)]
+#[command(name = "curtain", version, max_term_width = 100)]
+pub struct Cli {
+    /// Whole budget from the shutdown request to SIGKILL, pre-stop steps included
+    #[arg(long, env = "CURTAIN_GRACE_PERIOD", value_name = "DUR", default_value = "25s")]
+    pub grace_period: String,
+
+    /// Signal the app gets when a shutdown starts [default: the signal that started it]
+    #[arg(long, env = "CURTAIN_STOP_SIGNAL", value_name = "SIG")]
+    pub stop_signal: Option<String>,
+
+    /// Drain command run before the stop signal (repeatable; shell-word split, no shell)
+    #[arg(long, env = "CURTAIN_PRE_STOP", value_name = "CMD")]
+    pub pre_stop: Vec<String>,
+
+    /// Wait after the pre-stop commands, before the stop signal
+    #[arg(long, env = "CURTAIN_PRE_STOP_SLEEP", value_name = "DUR", default_value = "0")]
+    pub pre_stop_sleep: String,
+
+    /// Rewrite a forwarded signal, e.g. HUP:USR1; FROM:0 drops it (repeatable, comma list)
+    #[arg(
+        long,
+        env = "CURTAIN_MAP_SIGNAL",
+        value_name = "FROM:TO",
+        value_delimiter = ','
+    )]
+    pub map_signal: Vec<String>,
+
+    /// Forwarded signals go to the app alone (child) or its process group (group)
+    #[arg(
+        long,
+        env = "CURTAIN_SIGNAL_SCOPE",
+        value_name = "child|group",
+        default_value = "group"
+    )]
+    pub signal_scope: String,
+
+    /// Rewrite curtain's exit code, e.g. 143:0 (repeatable, comma list)
+    #[arg(
+        long,
+        env = "CURTAIN_REMAP_EXIT",
+        value_name = "FROM:TO",
+        value_delimiter = ','
+    )]
+    pub remap_exit: Vec<String>,
+
+    /// Log format: json, text, or auto (text on a terminal)
+    #[arg(
+        long,
+        env = "CURTAIN_LOG_FORMAT",
+        value_name = "json|text|auto",
+        default_value = "auto"
+    )]
+    pub log_format: String,
+
+    /// Log level: error, warn, info, debug, trace (the exit event is always written)
+    #[arg(long, env = "CURTAIN_LOG_LEVEL", value_name = "LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Where to write the final summary for Kubernetes ('' turns it off)
+    /// [default: /dev/termination-log when it exists]
+    #[arg(long, env = "CURTAIN_TERMINATION_LOG", value_name = "PATH")]
+    pub termination_log: Option<OsString>,
+
+    /// The app and its arguments
+    #[arg(
+        value_name = "COMMAND",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub command: Vec<OsString>,
+}
+
+/// Where an option's value came from, so errors can name the variable.
+pub struct Sources(ArgMatches);
+
+impl Sources {
+    /// The `CURTAIN_*` variable behind option `id`, if the value came from it.
+    pub fn env_var(&self, id: &str) -> Option<String> {
+        if self.0.value_source(id) != Some(ValueSource::EnvVariable) {
+            return None;
+        }
+        let cmd = Cli::command();
+        let arg = cmd.get_arguments().find(|a| a.get_id() == id)?;
+        arg.get_env().map(|v| v.to_string_lossy().into_owned())
+    }
+}
+
+/// Parse the process's arguments. clap's own errors (unknown option, missing
+/// COMMAND) print usage and exit 2; `--help`/`--version` exit 0.
+pub fn parse() -> (Cli, Sources) {
+    let matches = Cli::command().get_matches();
+    match Cli::from_arg_matches(&matches) {
+        Ok(cli) => (cli, Sources(matches)),
+        Err(e) => e.exit(),
+    }
+}

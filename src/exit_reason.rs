@@ -1,0 +1,227 @@
+//! Why the app stopped, and curtain's exit code: SPEC §5 as pure functions.
+//!
+//! The supervisor gathers facts (how the app ended, what curtain sent it, did
+//! the OOM-kill counter rise); `classify` applies the spec's precedence and
+//! `Outcome::exit_code` the 128+N rule. Nothing here touches the system.
+
+use crate::signals::{Signal, SignalMask};
+
+/// How the app ended, from its wait status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildEnd {
+    Exited(i32),
+    Signaled { signal: Signal, core_dumped: bool },
+}
+
+/// The app's fate as far as curtain is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// curtain could not set itself up before the app ran.
+    SetupFailed(String),
+    /// COMMAND could not be executed; `code` is 126 or 127.
+    ExecFailed {
+        code: i32,
+        error: String,
+    },
+    Ended(ChildEnd),
+}
+
+impl Outcome {
+    /// The app's exit code, or 128+N for a death by signal N (before remap).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Outcome::SetupFailed(_) => 125,
+            Outcome::ExecFailed { code, .. } => *code,
+            Outcome::Ended(ChildEnd::Exited(code)) => *code,
+            Outcome::Ended(ChildEnd::Signaled { signal, .. }) => 128 + signal.0,
+        }
+    }
+
+    pub fn signal(&self) -> Option<Signal> {
+        match self {
+            Outcome::Ended(ChildEnd::Signaled { signal, .. }) => Some(*signal),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Exited,
+    Stopped,
+    Signaled,
+    GraceTimeout,
+    OomKilled,
+    Killed,
+    ExecFailed,
+    SetupFailed,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Exited => "exited",
+            Reason::Stopped => "stopped",
+            Reason::Signaled => "signaled",
+            Reason::GraceTimeout => "grace_timeout",
+            Reason::OomKilled => "oom_killed",
+            Reason::Killed => "killed",
+            Reason::ExecFailed => "exec_failed",
+            Reason::SetupFailed => "setup_failed",
+        }
+    }
+}
+
+/// Everything the classification depends on.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub outcome: Outcome,
+    /// curtain sent SIGKILL to the app because the grace period ran out.
+    pub killed_at_deadline: bool,
+    /// The cgroup's OOM-kill counter rose while the app ran.
+    pub oom_rose: bool,
+    pub shutdown_requested: bool,
+    /// Every signal curtain sent (forwarded or stop signal) to the app.
+    pub sent_to_app: SignalMask,
+}
+
+/// SPEC §5's precedence: first match wins.
+pub fn classify(f: &Facts) -> Reason {
+    let end = match &f.outcome {
+        Outcome::SetupFailed(_) => return Reason::SetupFailed,
+        Outcome::ExecFailed { .. } => return Reason::ExecFailed,
+        Outcome::Ended(end) => *end,
+    };
+    let sigkill = matches!(
+        end,
+        ChildEnd::Signaled {
+            signal: Signal::KILL,
+            ..
+        }
+    );
+    if sigkill && f.killed_at_deadline {
+        return Reason::GraceTimeout;
+    }
+    if (sigkill || end == ChildEnd::Exited(137)) && f.oom_rose {
+        return Reason::OomKilled;
+    }
+    if sigkill {
+        return Reason::Killed;
+    }
+    match end {
+        ChildEnd::Exited(_) if f.shutdown_requested => Reason::Stopped,
+        ChildEnd::Signaled { signal, .. } if f.shutdown_requested && f.sent_to_app.contains(signal) => {
+            Reason::Stopped
+        }
+        ChildEnd::Signaled { .. } => Reason::Signaled,
+        ChildEnd::Exited(_) => Reason::Exited,
+    }
+}
+
+/// `expected`: a clean completion with nothing left behind, or a stop.
+pub fn expected(reason: Reason, exit_code: i32, leftovers: u32) -> bool {
+    match reason {
+        Reason::Exited => exit_code == 0 && leftovers == 0,
+        Reason::Stopped => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ended(end: ChildEnd) -> Facts {
+        Facts {
+            outcome: Outcome::Ended(end),
+            killed_at_deadline: false,
+            oom_rose: false,
+            shutdown_requested: false,
+            sent_to_app: SignalMask::default(),
+        }
+    }
+    fn sig(n: i32) -> ChildEnd {
+        ChildEnd::Signaled {
+            signal: Signal(n),
+            core_dumped: false,
+        }
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(Outcome::Ended(ChildEnd::Exited(3)).exit_code(), 3);
+        assert_eq!(Outcome::Ended(sig(15)).exit_code(), 143);
+        assert_eq!(Outcome::Ended(sig(9)).exit_code(), 137);
+        assert_eq!(Outcome::Ended(sig(11)).exit_code(), 139);
+        assert_eq!(Outcome::SetupFailed("x".into()).exit_code(), 125);
+        assert_eq!(
+            Outcome::ExecFailed {
+                code: 127,
+                error: "x".into()
+            }
+            .exit_code(),
+            127
+        );
+    }
+
+    #[test]
+    fn precedence_matrix() {
+        let mut term_sent = SignalMask::default();
+        term_sent.insert(Signal::TERM);
+        // (facts, reason, expected)
+        let mut cases: Vec<(Facts, Reason, bool)> = vec![
+            (ended(ChildEnd::Exited(0)), Reason::Exited, true),
+            (ended(ChildEnd::Exited(3)), Reason::Exited, false),
+            (ended(sig(11)), Reason::Signaled, false),
+            (ended(sig(15)), Reason::Signaled, false),
+            (ended(sig(9)), Reason::Killed, false),
+        ];
+        let mut f = ended(sig(9));
+        f.killed_at_deadline = true;
+        f.oom_rose = true;
+        f.shutdown_requested = true;
+        cases.push((f, Reason::GraceTimeout, false));
+        let mut f = ended(sig(9));
+        f.oom_rose = true;
+        cases.push((f, Reason::OomKilled, false));
+        let mut f = ended(ChildEnd::Exited(137));
+        f.oom_rose = true;
+        cases.push((f, Reason::OomKilled, false));
+        let mut f = ended(ChildEnd::Exited(137));
+        f.shutdown_requested = true;
+        cases.push((f, Reason::Stopped, true));
+        let mut f = ended(sig(15));
+        f.shutdown_requested = true;
+        f.sent_to_app = term_sent;
+        cases.push((f, Reason::Stopped, true));
+        // A shutdown was requested, but the fatal signal came from elsewhere.
+        let mut f = ended(sig(3));
+        f.shutdown_requested = true;
+        f.sent_to_app = term_sent;
+        cases.push((f, Reason::Signaled, false));
+        // A forwarded signal that kills the app outside a shutdown.
+        let mut f = ended(sig(15));
+        f.sent_to_app = term_sent;
+        cases.push((f, Reason::Signaled, false));
+        let mut f = ended(ChildEnd::Exited(0));
+        f.outcome = Outcome::ExecFailed {
+            code: 127,
+            error: "x".into(),
+        };
+        f.shutdown_requested = true;
+        cases.push((f, Reason::ExecFailed, false));
+        let mut f = ended(ChildEnd::Exited(0));
+        f.outcome = Outcome::SetupFailed("x".into());
+        cases.push((f, Reason::SetupFailed, false));
+
+        for (facts, reason, exp) in cases {
+            let got = classify(&facts);
+            assert_eq!(got, reason, "{facts:?}");
+            assert_eq!(expected(got, facts.outcome.exit_code(), 0), exp, "{facts:?}");
+        }
+        assert!(
+            !expected(Reason::Exited, 0, 1),
+            "leftovers make a clean exit unexpected"
+        );
+    }
+}

@@ -1,0 +1,65 @@
+//! curtain: a tiny PID 1 for containers. See README.md and SPEC.md.
+//!
+//! `main` reads like the product: block signals, parse, log, supervise, exit.
+//! It is a C `main` (`#![no_main]`) so that Rust's runtime start-up does not
+//! run first: it would set SIGPIPE to SIG_IGN and reopen closed stdio
+//! descriptors, and curtain must hand the app exactly what it was given.
+#![cfg_attr(not(test), no_main)]
+// Unit tests use the test harness's main, so `main` below is not built then.
+#![cfg_attr(test, allow(dead_code, unused_imports))]
+
+mod cgroup; // the memory cgroup's OOM-kill counter (exit reason oom_killed)
+mod cli; // the raw command line (clap), every option with its CURTAIN_* variable
+mod config; // validated configuration; every bad input is rejected here
+mod exit_reason; // why the app stopped, and curtain's exit code (pure)
+mod logging; // JSON/text lines on stdout that never block PID 1
+mod reaper; // wait4 until none are left; curtain's children
+mod report; // the final exit event and the Kubernetes termination message
+mod shutdown; // the grace budget and its stop window (pure)
+mod signals; // signal names, the caught set, what each signal means (pure)
+mod spawn; // starting the app and the pre-stop commands
+mod supervisor; // the event loop: signals, reaping, the shutdown sequence
+mod sys; // the only unsafe code: thin wrappers over syscalls
+
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::exit_reason::Outcome;
+
+/// Exit code for bad command-line or environment input.
+const USAGE_ERROR: i32 = 2;
+
+#[cfg(not(test))]
+#[no_mangle]
+pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    let started = Instant::now();
+    // First thing: block every signal, so none sent during start-up is lost
+    // (they wait, pending, for the event loop).
+    let signals = signals::SignalSetup::install();
+
+    let (cli, sources) = cli::parse();
+    let config = match Config::from_cli(cli, &sources) {
+        Ok(config) => config,
+        Err(e) => {
+            let msg = format!("curtain: error: {e}\n\nFor more information, try '--help'.\n");
+            // SAFETY-free best effort: stderr may be closed; nothing to do then.
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
+            sys::exit(USAGE_ERROR);
+        }
+    };
+    logging::init(config.log_format, config.log_level);
+
+    let code = match signals {
+        Ok(setup) => supervisor::run(&config, &setup, started),
+        Err(e) => {
+            let outcome = Outcome::SetupFailed(format!("cannot block signals: {e}"));
+            report::finish(
+                &config,
+                started,
+                &cgroup::OomWatch::default(),
+                &report::Summary::failed(outcome),
+            )
+        }
+    };
+    sys::exit(code)
+}

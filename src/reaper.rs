@@ -1,0 +1,67 @@
+//! Reaping: the sole owner of `wait4`, and the list of curtain's children.
+//!
+//! SIGCHLD coalesces (many children can end for one delivered signal), so a
+//! pass calls `wait4(-1, WNOHANG)` until the kernel says "none ready" or
+//! "no children" (ECHILD, a normal outcome): one syscall per zombie plus one.
+//! Each status goes to the caller, which routes it by pid (the app, a
+//! pre-stop command, or an orphan), so no status is ever lost.
+
+use std::io;
+
+use crate::exit_reason::ChildEnd;
+use crate::signals::Signal;
+use crate::sys::{self, RawEnd};
+
+/// Reap every ended child, handing each to `on_reap`. Returns whether curtain
+/// still has children (running ones) afterwards.
+pub fn reap_all(mut on_reap: impl FnMut(i32, ChildEnd)) -> bool {
+    loop {
+        match sys::reap_one() {
+            Ok(Some((pid, raw))) => on_reap(pid, child_end(raw)),
+            Ok(None) => return true,
+            Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return false,
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(e) => {
+                tracing::warn!(event = "reap_error", error = %e, "wait4 failed");
+                return true;
+            }
+        }
+    }
+}
+
+fn child_end(raw: RawEnd) -> ChildEnd {
+    match raw {
+        RawEnd::Exited(code) => ChildEnd::Exited(code),
+        RawEnd::Signaled { signo, core_dumped } => ChildEnd::Signaled {
+            signal: Signal(signo),
+            core_dumped,
+        },
+    }
+}
+
+/// `exited 3`, `killed by SIGTERM`, `killed by SIGSEGV (core dumped)`.
+pub fn describe(end: ChildEnd) -> String {
+    match end {
+        ChildEnd::Exited(code) => format!("exited {code}"),
+        ChildEnd::Signaled {
+            signal,
+            core_dumped: false,
+        } => format!("killed by {signal}"),
+        ChildEnd::Signaled {
+            signal,
+            core_dumped: true,
+        } => format!("killed by {signal} (core dumped)"),
+    }
+}
+
+/// curtain's children not yet reaped, from `/proc/self/task/*/children`. Their
+/// pids cannot be reused before curtain reaps them, so signalling them is safe.
+pub fn own_children() -> io::Result<Vec<i32>> {
+    let mut pids = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task")? {
+        let path = task?.path().join("children");
+        let text = std::fs::read_to_string(path)?;
+        pids.extend(text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+    }
+    Ok(pids)
+}

@@ -1,0 +1,221 @@
+//! The end: one `exit` event that explains the stop (SPEC §5, §6) and the
+//! Kubernetes termination message (SPEC §7). Exit codes are decided here and
+//! nowhere else.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use crate::cgroup::OomWatch;
+use crate::config::{Config, TerminationLog};
+use crate::exit_reason::{self, ChildEnd, Facts, Outcome, Reason};
+use crate::logging::{self, Value};
+use crate::shutdown::millis;
+use crate::signals::{Signal, SignalMask};
+
+/// What the supervisor knows when the app and its leftovers are gone.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub outcome: Outcome,
+    pub killed_at_deadline: bool,
+    pub sent_to_app: SignalMask,
+    pub shutdown: Option<ShutdownSummary>,
+    pub app_ended: Option<Instant>,
+    pub orphans_reaped: u32,
+    pub leftovers_killed: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ShutdownSummary {
+    pub trigger: Signal,
+    pub sender_pid: i32,
+    pub started: Instant,
+    pub stop_signal: Signal,
+    pub stop_sent: Option<Instant>,
+}
+
+impl Summary {
+    pub fn failed(outcome: Outcome) -> Summary {
+        Summary {
+            outcome,
+            killed_at_deadline: false,
+            sent_to_app: SignalMask::default(),
+            shutdown: None,
+            app_ended: None,
+            orphans_reaped: 0,
+            leftovers_killed: 0,
+        }
+    }
+}
+
+/// The largest termination message Kubernetes reads.
+const TERMINATION_LOG_MAX: usize = 4096;
+
+/// Classify, write the termination message and the exit event; return the
+/// exit code (after `--remap-exit`).
+pub fn finish(cfg: &Config, started: Instant, oom: &OomWatch, s: &Summary) -> i32 {
+    let now = Instant::now();
+    // The counter is read only where it can change the answer.
+    let may_be_oom = matches!(
+        s.outcome,
+        Outcome::Ended(
+            ChildEnd::Signaled {
+                signal: Signal::KILL,
+                ..
+            } | ChildEnd::Exited(137)
+        )
+    );
+    let facts = Facts {
+        outcome: s.outcome.clone(),
+        killed_at_deadline: s.killed_at_deadline,
+        oom_rose: may_be_oom && !s.killed_at_deadline && oom.rose(),
+        shutdown_requested: s.shutdown.is_some(),
+        sent_to_app: s.sent_to_app,
+    };
+    let reason = exit_reason::classify(&facts);
+    let original = s.outcome.exit_code();
+    let code = cfg.remap_exit(original);
+    let expected = exit_reason::expected(reason, original, s.leftovers_killed);
+    let stop_ms = s
+        .shutdown
+        .and_then(|sd| Some(millis(sd.stop_sent?, s.app_ended?)));
+    let pre_stop_ms = s
+        .shutdown
+        .map(|sd| millis(sd.started, sd.stop_sent.or(s.app_ended).unwrap_or(now)));
+    let message = sentence(reason, s, original, stop_ms);
+
+    let fields = [
+        ("exit_code", Value::num(code)),
+        ("original_exit_code", Value::num(original)),
+        ("reason", Value::str(reason.as_str())),
+        ("expected", Value::bool(expected)),
+        ("signal", Value::opt_str(s.outcome.signal().map(|sig| sig.name()))),
+        ("shutdown_requested", Value::bool(s.shutdown.is_some())),
+        (
+            "trigger_signal",
+            Value::opt_str(s.shutdown.map(|sd| sd.trigger.name())),
+        ),
+        (
+            "trigger_sender_pid",
+            Value::opt_num(s.shutdown.map(|sd| sd.sender_pid)),
+        ),
+        ("uptime_ms", Value::num(millis(started, now))),
+        ("stop_ms", Value::opt_num(stop_ms)),
+        ("pre_stop_ms", Value::opt_num(pre_stop_ms)),
+        ("orphans_reaped", Value::num(s.orphans_reaped)),
+        ("leftovers_killed", Value::num(s.leftovers_killed)),
+    ];
+    if let Some(path) = termination_log_path(&cfg.termination_log) {
+        let json = logging::render_json(&logging::Line {
+            level: tracing::Level::INFO,
+            target: "curtain::exit",
+            event: "exit",
+            message: &message,
+            fields: &fields,
+        });
+        let text = termination_message(reason, &message, &json);
+        if let Err(e) = write_truncating(&path, text.as_bytes()) {
+            tracing::warn!(
+                event = "termination_log",
+                path = %path.display(),
+                error = %e,
+                "could not write the termination message"
+            );
+        }
+    }
+    logging::emit_exit(&message, &fields);
+    code
+}
+
+/// One readable sentence, worded from the facts.
+fn sentence(reason: Reason, s: &Summary, code: i32, stop_ms: Option<u64>) -> String {
+    let stop = s.shutdown.map(|sd| sd.stop_signal.name()).unwrap_or_default();
+    let secs = |ms: u64| format!("{:.1}s", ms as f64 / 1000.0);
+    let mut text = match (&s.outcome, reason) {
+        (Outcome::SetupFailed(e), _) => format!("curtain could not set itself up: {e} ({code})"),
+        (Outcome::ExecFailed { error, .. }, _) => format!("app could not be started: {error} ({code})"),
+        (_, Reason::GraceTimeout) => format!(
+            "app ignored {stop} for {} and was killed ({code})",
+            secs(
+                stop_ms
+                    .or_else(|| s.shutdown.and_then(|sd| Some(millis(sd.started, s.app_ended?))))
+                    .unwrap_or(0)
+            )
+        ),
+        (_, Reason::OomKilled) => format!("app was killed by the kernel's OOM killer ({code})"),
+        (_, Reason::Killed) => format!("app was killed by SIGKILL that curtain did not send ({code})"),
+        (Outcome::Ended(end), Reason::Stopped) => match stop_ms {
+            Some(ms) => format!("app stopped {} after {stop} ({})", secs(ms), describe(*end)),
+            None => format!("app ended during the pre-stop steps ({})", describe(*end)),
+        },
+        (Outcome::Ended(end), Reason::Signaled) => {
+            format!("app died from a signal curtain did not send ({})", describe(*end))
+        }
+        (Outcome::Ended(end), _) => format!("app {}", describe(*end)),
+    };
+    if s.leftovers_killed > 0 {
+        text.push_str(&format!(
+            "; {} leftover process(es) stopped by curtain",
+            s.leftovers_killed
+        ));
+    }
+    text
+}
+
+fn describe(end: ChildEnd) -> String {
+    let text = crate::reaper::describe(end);
+    let code = Outcome::Ended(end).exit_code();
+    if matches!(end, ChildEnd::Signaled { .. }) {
+        format!("{text}, {code}")
+    } else {
+        text
+    }
+}
+
+/// `reason: sentence`, then the exit event's JSON, at most 4096 bytes.
+fn termination_message(reason: Reason, message: &str, json: &str) -> String {
+    let mut text = format!("{}: {message}\n{json}", reason.as_str());
+    if text.len() > TERMINATION_LOG_MAX {
+        let mut cut = TERMINATION_LOG_MAX;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
+fn termination_log_path(setting: &TerminationLog) -> Option<std::path::PathBuf> {
+    match setting {
+        TerminationLog::Off => None,
+        TerminationLog::Path(p) => Some(p.clone()),
+        TerminationLog::Default => {
+            let p = Path::new("/dev/termination-log");
+            p.exists().then(|| p.to_path_buf())
+        }
+    }
+}
+
+fn write_truncating(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    f.write_all(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn termination_message_is_capped() {
+        let long = "x".repeat(5000);
+        let t = termination_message(Reason::Exited, "app exited 0", &long);
+        assert_eq!(t.len(), TERMINATION_LOG_MAX);
+        assert!(t.starts_with("exited: app exited 0\nxxx"));
+        let t = termination_message(Reason::GraceTimeout, "m", &"é".repeat(3000));
+        assert!(t.len() <= TERMINATION_LOG_MAX && t.len() >= TERMINATION_LOG_MAX - 1);
+    }
+}

@@ -1,0 +1,360 @@
+//! The only module with `unsafe` and raw libc calls.
+//!
+//! Everything here is a thin, checked wrapper around one syscall (or one libc
+//! call) that nix does not cover in the form a PID 1 needs:
+//! - nix's `Signal` and `WaitStatus` cannot represent real-time signals, and
+//!   `waitpid` through nix would *consume* a child's status and then fail to
+//!   decode it, so waiting and killing use raw signal numbers;
+//! - `sigtimedwait` (the one wait of the event loop) and `posix_spawn` with a
+//!   chosen signal mask and `tcsetpgrp` are not in nix at all.
+//!
+//! Each `unsafe` block says why it is sound. Nothing here panics.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::mem::MaybeUninit;
+use std::ptr;
+use std::time::{Duration, Instant};
+
+/// Turn a `-1`-on-error libc return into an `io::Result`.
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// A signal set (`sigset_t`), built safely.
+#[derive(Clone, Copy)]
+pub struct SigSet(libc::sigset_t);
+
+impl SigSet {
+    pub fn empty() -> SigSet {
+        let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: sigemptyset initialises the whole set it is given.
+        unsafe {
+            libc::sigemptyset(set.as_mut_ptr());
+            SigSet(set.assume_init())
+        }
+    }
+
+    pub fn add(&mut self, signo: i32) {
+        // SAFETY: the set is initialised; an invalid number only yields EINVAL.
+        unsafe {
+            libc::sigaddset(&mut self.0, signo);
+        }
+    }
+}
+
+/// Replace the calling thread's signal mask; returns the previous one.
+pub fn set_signal_mask(set: &SigSet) -> io::Result<SigSet> {
+    let mut old = SigSet::empty();
+    // SAFETY: both pointers are valid sigset_t.
+    check(unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set.0, &mut old.0) })?;
+    Ok(old)
+}
+
+/// Set `signo` to SIG_IGN; returns whether it was SIG_DFL before (false if it
+/// was already ignored or had a handler).
+pub fn ignore_signal(signo: i32) -> io::Result<bool> {
+    // SAFETY: sigaction structs are plain data; zeroed is a valid "SIG_DFL,
+    // empty mask, no flags" value, and the kernel fills `old`.
+    unsafe {
+        let mut new: libc::sigaction = std::mem::zeroed();
+        new.sa_sigaction = libc::SIG_IGN;
+        let mut old: libc::sigaction = std::mem::zeroed();
+        check(libc::sigaction(signo, &new, &mut old))?;
+        Ok(old.sa_sigaction == libc::SIG_DFL)
+    }
+}
+
+/// What the kernel tells about a received signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SigInfo {
+    pub signo: i32,
+    /// `si_code`: SI_USER (kill), SI_QUEUE, SI_TKILL, SI_KERNEL, ...
+    pub code: i32,
+    /// Sender pid as seen from this pid namespace (0: outside or the kernel).
+    pub pid: i32,
+    pub uid: u32,
+}
+
+pub const SI_USER: i32 = libc::SI_USER;
+pub const SI_KERNEL: i32 = 0x80;
+
+/// Wait in the kernel for one signal of `set` (which must be blocked), for at
+/// most `timeout` (`None`: no limit). `Ok(None)` means the timeout passed.
+/// This is the event loop's only blocking call: one syscall per signal.
+pub fn wait_signal(set: &SigSet, timeout: Option<Duration>) -> io::Result<Option<SigInfo>> {
+    let ts = timeout.map(|d| libc::timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: libc::c_long::from(d.subsec_nanos() as i32),
+    });
+    let ts_ptr = ts.as_ref().map_or(ptr::null(), |t| t as *const libc::timespec);
+    let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
+    // SAFETY: valid set, out-pointer to a zeroed siginfo_t, and a timespec
+    // that lives until the call returns (or null: wait without limit).
+    let ret = unsafe { libc::sigtimedwait(&set.0, info.as_mut_ptr(), ts_ptr) };
+    if ret == -1 {
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::EAGAIN) => Ok(None),
+            Some(libc::EINTR) => Ok(None),
+            _ => Err(err),
+        };
+    }
+    // SAFETY: the kernel filled the siginfo_t; si_pid/si_uid read the union
+    // members every signal sent by kill/sigqueue/the kernel carries (zero
+    // otherwise, as the struct was zeroed).
+    let info = unsafe { info.assume_init() };
+    let (pid, uid) = unsafe { (info.si_pid(), info.si_uid()) };
+    Ok(Some(SigInfo {
+        signo: ret,
+        code: info.si_code,
+        pid,
+        uid,
+    }))
+}
+
+/// `kill(2)` with a raw signal number (real-time signals included).
+pub fn kill(pid: i32, signo: i32) -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments.
+    check(unsafe { libc::kill(pid, signo) }).map(drop)
+}
+
+/// How a reaped child ended, straight from its wait status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawEnd {
+    Exited(i32),
+    Signaled { signo: i32, core_dumped: bool },
+}
+
+/// One non-blocking `wait4(-1)`. `Ok(Some)` reaped a child; `Ok(None)`: there
+/// are children but none has ended; `Err(ECHILD)`: no children at all.
+pub fn reap_one() -> io::Result<Option<(i32, RawEnd)>> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: status is a valid out-pointer.
+    let pid = check(unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) })?;
+    if pid == 0 {
+        return Ok(None);
+    }
+    let end = if libc::WIFSIGNALED(status) {
+        RawEnd::Signaled {
+            signo: libc::WTERMSIG(status),
+            core_dumped: libc::WCOREDUMP(status),
+        }
+    } else {
+        // Without WUNTRACED/WCONTINUED only exits and signal deaths are reported.
+        RawEnd::Exited(libc::WEXITSTATUS(status))
+    };
+    Ok(Some((pid, end)))
+}
+
+/// Become a child subreaper, so orphans of the app are re-parented to us.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes one integer argument.
+    check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(drop)
+}
+
+/// Close every descriptor from 3 up. Used once the app has its copies of the
+/// inherited ones, so curtain pins nothing (SPEC §2).
+pub fn close_fds_from_3() -> io::Result<()> {
+    // SAFETY: close_range only closes descriptors; nothing in curtain holds
+    // one at or above 3 at this point (it opened none for itself).
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    if ret == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::ENOSYS) {
+        return Err(err);
+    }
+    // Linux < 5.9: list /proc/self/fd first (the listing's own descriptor is
+    // gone once read_dir is dropped), then close.
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd >= 3)
+        .collect();
+    for fd in fds {
+        // SAFETY: closing a descriptor number; EBADF (the listing's own) is harmless.
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
+}
+
+/// Whether fd 0 is a terminal that is our controlling terminal (so that
+/// `tcsetpgrp` on it can succeed).
+pub fn stdin_is_controlling_tty() -> bool {
+    // SAFETY: plain calls on fd 0 with no pointers.
+    unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) != -1 }
+}
+
+/// The process group of `pid`.
+pub fn getpgid(pid: i32) -> io::Result<i32> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::getpgid(pid) })
+}
+
+/// What `spawn` needs to start a program.
+pub struct SpawnRequest<'a> {
+    pub argv: &'a [CString],
+    /// The signal mask the program starts with.
+    pub mask: &'a SigSet,
+    /// Signals whose disposition is reset to SIG_DFL in the program.
+    pub default_signals: &'a SigSet,
+    /// Make the new process group the terminal's foreground group.
+    pub foreground_tty: bool,
+    /// Open /dev/null as stdin.
+    pub stdin_null: bool,
+    /// Working directory to start in (None: curtain's own).
+    pub cwd: Option<&'a CStr>,
+}
+
+extern "C" {
+    static environ: *const *mut libc::c_char;
+}
+
+/// Start a program with `posix_spawnp` in a new process group of its own.
+///
+/// glibc's posix_spawn uses CLONE_VFORK, so this costs far less than fork+exec
+/// and reports exec failures (ENOENT, EACCES, ...) as its return value, after
+/// reaping the failed child itself. The program gets exactly `mask` and the
+/// dispositions curtain has, less `default_signals`.
+pub fn spawn(req: &SpawnRequest) -> io::Result<i32> {
+    let Some(program) = req.argv.first() else {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    };
+    let mut argv: Vec<*mut libc::c_char> = req.argv.iter().map(|a| a.as_ptr() as *mut _).collect();
+    argv.push(ptr::null_mut());
+
+    // SAFETY: attr and actions are initialised before use and destroyed on
+    // every path; all pointers handed to libc (argv, environ, paths) outlive
+    // the posix_spawnp call, which copies what it needs.
+    unsafe {
+        let mut attr = MaybeUninit::<libc::posix_spawnattr_t>::uninit();
+        let rc = libc::posix_spawnattr_init(attr.as_mut_ptr());
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        let mut attr = attr.assume_init();
+        let mut actions = MaybeUninit::<libc::posix_spawn_file_actions_t>::uninit();
+        let rc = libc::posix_spawn_file_actions_init(actions.as_mut_ptr());
+        if rc != 0 {
+            libc::posix_spawnattr_destroy(&mut attr);
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        let mut actions = actions.assume_init();
+
+        let result = (|| {
+            let flags =
+                libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF | libc::POSIX_SPAWN_SETPGROUP;
+            let mut rc = libc::posix_spawnattr_setflags(&mut attr, flags as libc::c_short);
+            rc = rc.max(libc::posix_spawnattr_setsigmask(&mut attr, &req.mask.0));
+            rc = rc.max(libc::posix_spawnattr_setsigdefault(
+                &mut attr,
+                &req.default_signals.0,
+            ));
+            rc = rc.max(libc::posix_spawnattr_setpgroup(&mut attr, 0));
+            if req.stdin_null {
+                rc = rc.max(libc::posix_spawn_file_actions_addopen(
+                    &mut actions,
+                    0,
+                    c"/dev/null".as_ptr(),
+                    libc::O_RDONLY,
+                    0,
+                ));
+            }
+            if let Some(cwd) = req.cwd {
+                rc = rc.max(libc::posix_spawn_file_actions_addchdir_np(
+                    &mut actions,
+                    cwd.as_ptr(),
+                ));
+            }
+            if req.foreground_tty {
+                // Runs in the child after setpgid, with all signals still
+                // blocked by glibc, so the background tcsetpgrp raises no SIGTTOU.
+                rc = rc.max(libc::posix_spawn_file_actions_addtcsetpgrp_np(&mut actions, 0));
+            }
+            if rc != 0 {
+                return Err(io::Error::from_raw_os_error(rc));
+            }
+            let mut pid: libc::pid_t = 0;
+            let rc = libc::posix_spawnp(
+                &mut pid,
+                program.as_ptr(),
+                &actions,
+                &attr,
+                argv.as_ptr(),
+                environ,
+            );
+            if rc != 0 {
+                return Err(io::Error::from_raw_os_error(rc));
+            }
+            Ok(pid)
+        })();
+
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        libc::posix_spawnattr_destroy(&mut attr);
+        result
+    }
+}
+
+/// Write to stdout without ever blocking for long.
+///
+/// stdout is shared with the app (a pipe to the log collector, usually), so
+/// it cannot be made O_NONBLOCK. Instead `poll` says whether the pipe has room
+/// before each chunk of at most PIPE_BUF bytes (which a pipe with room takes
+/// whole). `wait_until` bounds how long to wait for room: `None` means "not at
+/// all", and a line that finds no room is dropped. Errors (closed stdout,
+/// EPIPE) drop the line silently: logging must never stop PID 1.
+/// Returns whether everything was written.
+pub fn write_stdout(mut buf: &[u8], wait_until: Option<Instant>) -> bool {
+    const CHUNK: usize = libc::PIPE_BUF;
+    while !buf.is_empty() {
+        let timeout_ms = match wait_until {
+            None => 0,
+            Some(t) => t
+                .saturating_duration_since(Instant::now())
+                .as_millis()
+                .min(i32::MAX as u128) as i32,
+        };
+        let mut pfd = libc::pollfd {
+            fd: 1,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        if ready < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        if ready <= 0 || pfd.revents & libc::POLLOUT == 0 {
+            return false;
+        }
+        let len = buf.len().min(CHUNK);
+        // SAFETY: buf is valid for len bytes.
+        let n = unsafe { libc::write(1, buf.as_ptr().cast(), len) };
+        if n < 0 {
+            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return false;
+        }
+        buf = &buf[n as usize..];
+    }
+    true
+}
+
+/// Whether stdout is a terminal (for `--log-format auto`).
+pub fn stdout_is_tty() -> bool {
+    // SAFETY: plain call, no pointers.
+    unsafe { libc::isatty(1) == 1 }
+}
+
+/// Leave the process now with `code`, without running destructors (there is
+/// nothing to flush: every log line was written with write(2)).
+pub fn exit(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
