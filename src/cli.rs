@@ -83,6 +83,33 @@ pub struct Cli {
     pub command: Vec<OsString>,
 }
 
+/// The first word before COMMAND that looks like an option but is none of
+/// curtain's. clap's `trailing_var_arg` would take it as the COMMAND; a typo
+/// in an option must be an error (exit 2), not an app that cannot be found.
+fn unknown_option(args: &[OsString]) -> Option<String> {
+    let cmd = Cli::command();
+    let mut words = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(word) = words.next() {
+        if word == "--" || !word.starts_with('-') || word == "-" {
+            return None;
+        }
+        let name = word.trim_start_matches('-');
+        let name = name.split_once('=').map_or(name, |(n, _)| n);
+        if matches!(word.as_ref(), "-h" | "--help" | "-V" | "--version") {
+            return None;
+        }
+        let long = word.starts_with("--");
+        if !long || !cmd.get_arguments().any(|a| a.get_long() == Some(name)) {
+            return Some(word.into_owned());
+        }
+        // Every curtain option takes a value: skip it unless given with `=`.
+        if !word.contains('=') {
+            words.next();
+        }
+    }
+    None
+}
+
 /// Where an option's value came from, so errors can name the variable.
 pub struct Sources(ArgMatches);
 
@@ -101,7 +128,16 @@ impl Sources {
 /// Parse the process's arguments. clap's own errors (unknown option, missing
 /// COMMAND) print usage and exit 2; `--help`/`--version` exit 0.
 pub fn parse() -> (Cli, Sources) {
-    let matches = Cli::command().get_matches();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if let Some(unknown) = unknown_option(&args) {
+        let msg = format!(
+            "error: unexpected argument '{unknown}' found\n\n  tip: to pass '{unknown}' as the COMMAND, use '-- {unknown}'\n\n\
+             Usage: curtain [OPTIONS] [--] <COMMAND>...\n\nFor more information, try '--help'.\n"
+        );
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
+        crate::sys::exit(2);
+    }
+    let matches = Cli::command().get_matches_from(args);
     match Cli::from_arg_matches(&matches) {
         Ok(cli) => (cli, Sources(matches)),
         Err(e) => e.exit(),

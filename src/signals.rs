@@ -154,7 +154,8 @@ impl SignalMask {
 pub struct SignalSetup {
     /// The mask curtain was started with: the app gets it back.
     pub original_mask: SigSet,
-    /// Signals curtain changed to SIG_IGN that were SIG_DFL: reset in the app.
+    /// Signals to reset to SIG_DFL in the app: those curtain changed to
+    /// SIG_IGN, and glibc's reserved ones that posix_spawn would ignore.
     pub reset_in_child: SigSet,
     /// Everything curtain waits for (all catchable signals but the faults).
     pub caught: SigSet,
@@ -178,6 +179,14 @@ impl SignalSetup {
         for n in [libc::SIGTTIN, libc::SIGTTOU] {
             if sys::ignore_signal(n)? {
                 reset_in_child.add(n);
+            }
+        }
+        // glibc's posix_spawn sets its reserved signals (32, 33) to SIG_IGN
+        // in the child, where they stay after exec. Ask for SIG_DFL instead,
+        // unless curtain itself was started with them ignored.
+        for n in 32..rtmin() {
+            if sys::has_default_disposition(n).unwrap_or(false) {
+                reset_in_child.add_reserved(n);
             }
         }
         Ok(SignalSetup {
@@ -205,8 +214,11 @@ pub enum SignalAction {
     Shutdown,
     /// Pass it on to the app as this signal (after `--map-signal`).
     Forward(Signal),
-    /// Drop it: mapped to 0, or raised by curtain's own terminal or stdout.
+    /// Drop it (logged): mapped to 0, or raised by curtain's own terminal.
     Drop,
+    /// Drop it without a word: SIGPIPE from curtain's own write to a broken
+    /// stdout. Logging it would write again, raise another, and spin.
+    Ignore,
 }
 
 /// The facts `classify` needs beyond the siginfo.
@@ -225,7 +237,7 @@ pub fn classify(info: &SigInfo, ctx: &Context) -> SignalAction {
         libc::SIGCHLD => return SignalAction::Reap,
         // A write to a closed or broken stdout raises SIGPIPE at the writer,
         // with si_code SI_USER and the writer's own pid: that one is ours.
-        libc::SIGPIPE if info.code == sys::SI_USER && info.pid == ctx.own_pid => return SignalAction::Drop,
+        libc::SIGPIPE if info.code == sys::SI_USER && info.pid == ctx.own_pid => return SignalAction::Ignore,
         // A closing terminal sends its hang-up straight to the foreground
         // group (the app's) too; passing ours on would double it.
         libc::SIGHUP if from_kernel => return SignalAction::Drop,
@@ -304,7 +316,7 @@ mod tests {
             (info(libc::SIGTERM, user, 0), SignalAction::Shutdown),
             (info(libc::SIGINT, user, 7), SignalAction::Shutdown),
             (info(libc::SIGQUIT, user, 7), SignalAction::Shutdown),
-            (info(libc::SIGPIPE, user, 1), SignalAction::Drop),
+            (info(libc::SIGPIPE, user, 1), SignalAction::Ignore),
             (
                 info(libc::SIGPIPE, user, 9),
                 SignalAction::Forward(Signal(libc::SIGPIPE)),

@@ -186,6 +186,7 @@ impl Supervisor<'_> {
                     SignalAction::Shutdown => self.on_shutdown_signal(&info),
                     SignalAction::Forward(to) => self.forward(&info, Some(to)),
                     SignalAction::Drop => self.forward(&info, None),
+                    SignalAction::Ignore => {}
                 },
                 Ok(None) => {}
                 Err(e) => {

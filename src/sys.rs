@@ -45,6 +45,23 @@ impl SigSet {
             libc::sigaddset(&mut self.0, signo);
         }
     }
+
+    /// Add a signal glibc keeps for itself (32, 33), which `sigaddset`
+    /// refuses, by setting its bit directly.
+    pub fn add_reserved(&mut self, signo: i32) {
+        let bit = (signo - 1) as usize;
+        const WORD: usize = 8 * std::mem::size_of::<libc::c_ulong>();
+        const WORDS: usize = std::mem::size_of::<libc::sigset_t>() / std::mem::size_of::<libc::c_ulong>();
+        if signo < 1 || bit / WORD >= WORDS {
+            return;
+        }
+        // SAFETY: on Linux, glibc's sigset_t is a plain array of unsigned
+        // longs with bit (n - 1) standing for signal n; the index is checked.
+        unsafe {
+            let words = &mut *(&mut self.0 as *mut libc::sigset_t as *mut [libc::c_ulong; WORDS]);
+            words[bit / WORD] |= 1 << (bit % WORD);
+        }
+    }
 }
 
 /// Replace the calling thread's signal mask; returns the previous one.
@@ -67,6 +84,28 @@ pub fn ignore_signal(signo: i32) -> io::Result<bool> {
         check(libc::sigaction(signo, &new, &mut old))?;
         Ok(old.sa_sigaction == libc::SIG_DFL)
     }
+}
+
+/// Whether signal `signo` has the default disposition, asked of the kernel
+/// directly: glibc's sigaction refuses its reserved signals (32, 33).
+pub fn has_default_disposition(signo: i32) -> io::Result<bool> {
+    // The kernel's struct sigaction on x86_64: handler, flags, restorer, mask.
+    let mut old = [0u64; 4];
+    // SAFETY: a null new action only reads; `old` is large enough for the
+    // kernel's struct, and the last argument is the kernel sigset size (8).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signo,
+            ptr::null::<u64>(),
+            old.as_mut_ptr(),
+            8usize,
+        )
+    };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(old[0] == libc::SIG_DFL as u64)
 }
 
 /// What the kernel tells about a received signal.

@@ -1,0 +1,167 @@
+//! Bad input never starts the app: a short error naming the value (and the
+//! variable, for the environment) on stderr, and exit 2 (SPEC §1).
+
+use std::process::Command;
+
+use crate::support::*;
+
+/// Run curtain with `args`/`env` and an app that would leave a marker file.
+fn reject(args: &[&str], env: &[(&str, &str)], named: &[&str]) {
+    let dir = Scratch::new("cli");
+    let marker = dir.file("started");
+    let mut cmd = Command::new(CURTAIN);
+    cmd.args(args).args([tapp(), "mark", &marker]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("curtain");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
+    for word in named {
+        assert!(
+            stderr.contains(word),
+            "{args:?} {env:?}: stderr should name {word:?}: {stderr}"
+        );
+    }
+    assert!(
+        stderr.lines().count() <= 8,
+        "a short error, not a wall of text: {stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing on stdout: {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        !dir.path("started").exists(),
+        "the app must never start: {args:?} {env:?}"
+    );
+}
+
+#[test]
+fn bad_flags_exit_2_naming_the_value() {
+    let _g = shared();
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--frobnicate"], &["--frobnicate"]),
+        (&["--grace-period", "5x", "--"], &["'5x'", "--grace-period"]),
+        (&["--grace-period", "1.5s", "--"], &["'1.5s'"]),
+        (
+            &["--pre-stop-sleep", "soon", "--"],
+            &["'soon'", "--pre-stop-sleep"],
+        ),
+        (&["--stop-signal", "FOO", "--"], &["'FOO'", "--stop-signal"]),
+        (&["--stop-signal", "KILL", "--"], &["'KILL'"]),
+        (&["--stop-signal", "65", "--"], &["'65'"]),
+        (&["--map-signal", "HUP", "--"], &["'HUP'", "--map-signal"]),
+        (&["--map-signal", "HUP:NOPE", "--"], &["'HUP:NOPE'"]),
+        (&["--map-signal", "KILL:TERM", "--"], &["'KILL:TERM'"]),
+        (&["--remap-exit", "143", "--"], &["'143'", "--remap-exit"]),
+        (&["--remap-exit", "300:0", "--"], &["'300:0'"]),
+        (&["--signal-scope", "world", "--"], &["'world'", "--signal-scope"]),
+        (&["--log-format", "xml", "--"], &["'xml'", "--log-format"]),
+        (&["--log-level", "loud", "--"], &["'loud'", "--log-level"]),
+        (
+            &["--pre-stop", "echo 'unbalanced", "--"],
+            &["echo 'unbalanced", "--pre-stop"],
+        ),
+        (&["--pre-stop", "  ", "--"], &["--pre-stop"]),
+    ];
+    for (args, named) in cases {
+        reject(args, &[], named);
+    }
+}
+
+#[test]
+fn bad_environment_exits_2_naming_the_variable() {
+    let _g = shared();
+    let cases: &[(&str, &str)] = &[
+        ("CURTAIN_GRACE_PERIOD", "abc"),
+        ("CURTAIN_PRE_STOP_SLEEP", "-1"),
+        ("CURTAIN_STOP_SIGNAL", "SIGFOO"),
+        ("CURTAIN_MAP_SIGNAL", "HUP:USR1,bad"),
+        ("CURTAIN_REMAP_EXIT", "x:y"),
+        ("CURTAIN_SIGNAL_SCOPE", "all"),
+        ("CURTAIN_LOG_FORMAT", "yaml"),
+        ("CURTAIN_LOG_LEVEL", "verbose"),
+        ("CURTAIN_PRE_STOP", "a 'b"),
+    ];
+    for (var, value) in cases {
+        let shown = if *var == "CURTAIN_MAP_SIGNAL" {
+            "bad"
+        } else {
+            value
+        };
+        reject(&["--"], &[(var, value)], &[var, shown]);
+    }
+}
+
+#[test]
+fn missing_command_exits_2() {
+    let _g = shared();
+    for args in [&[][..], &["--grace-period", "1s"][..], &["--"][..]] {
+        let out = Command::new(CURTAIN).args(args).output().expect("curtain");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("COMMAND"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn a_flag_beats_its_variable_and_app_options_are_the_apps() {
+    let _g = shared();
+    let dir = Scratch::new("prec");
+    let out = dir.file("args");
+    // A bad variable is not even looked at when the flag is given.
+    let f = Run::start_with(
+        Options {
+            env: &[("CURTAIN_GRACE_PERIOD", "nonsense")],
+            ..Options::default()
+        },
+        &[
+            "--grace-period",
+            "3s",
+            tapp(),
+            "args",
+            &out,
+            "--grace-period",
+            "-x",
+            "--",
+        ],
+    )
+    .wait(SECS_10);
+    f.assert_exit(0, "exited", true);
+    assert_eq!(f.event("start")["grace_period_ms"], 3000);
+    // Without `--`, everything after COMMAND belongs to the app.
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("args"),
+        "--grace-period\n-x\n--\n"
+    );
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let _g = shared();
+    let help = Command::new(CURTAIN).arg("--help").output().expect("curtain");
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&help.stdout);
+    for opt in [
+        "--grace-period",
+        "--stop-signal",
+        "--pre-stop",
+        "--pre-stop-sleep",
+        "--map-signal",
+        "--signal-scope",
+        "--remap-exit",
+        "--log-format",
+        "--log-level",
+        "--termination-log",
+        "CURTAIN_GRACE_PERIOD",
+    ] {
+        assert!(text.contains(opt), "--help lacks {opt}: {text}");
+    }
+    let version = Command::new(CURTAIN).arg("--version").output().expect("curtain");
+    assert_eq!(version.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
+}

@@ -1,0 +1,142 @@
+//! Every catchable signal that reaches curtain reaches the app (SPEC §3),
+//! through --map-signal, to the app alone or its group per --signal-scope.
+
+use crate::support::*;
+
+const SIGNALS: [i32; 8] = [
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+    libc::SIGALRM,
+    libc::SIGPWR,
+];
+
+fn rt(n: i32) -> i32 {
+    libc::SIGRTMIN() + n
+}
+
+#[test]
+fn every_signal_reaches_the_app_but_sigchld() {
+    let _g = shared();
+    for mode in MODES {
+        let dir = Scratch::new("fwd");
+        let run = Run::start(mode, &["--", tapp(), "record", dir.s()]);
+        wait_file(&dir.path("ready"), SECS_10);
+        for sig in SIGNALS.into_iter().chain([rt(1), libc::SIGRTMAX()]) {
+            run.signal(sig);
+            wait_recorded(&dir, sig, SECS_5);
+        }
+        run.signal(libc::SIGCHLD);
+        run.signal(libc::SIGTERM);
+        let f = run.wait(SECS_10);
+        f.assert_exit(0, "stopped", true);
+        let got: Vec<i32> = recorded(&dir).into_iter().map(|(s, _)| s).collect();
+        assert!(
+            !got.contains(&libc::SIGCHLD),
+            "SIGCHLD must not be forwarded: {got:?}"
+        );
+        assert_eq!(got.last(), Some(&libc::SIGTERM), "{got:?}");
+    }
+}
+
+#[test]
+fn map_signal_rewrites_and_drops() {
+    let _g = shared();
+    for mode in MODES {
+        let dir = Scratch::new("map");
+        let run = Run::start(
+            mode,
+            &[
+                "--map-signal",
+                "HUP:USR1",
+                "--map-signal",
+                "USR1:0",
+                "--map-signal",
+                "RTMIN+2:USR2",
+                "--",
+                tapp(),
+                "record",
+                dir.s(),
+            ],
+        );
+        wait_file(&dir.path("ready"), SECS_10);
+        run.signal(libc::SIGUSR1); // dropped
+        run.signal(libc::SIGHUP); // arrives as USR1
+        wait_recorded(&dir, libc::SIGUSR1, SECS_5);
+        run.signal(rt(2));
+        wait_recorded(&dir, libc::SIGUSR2, SECS_5);
+        run.signal(libc::SIGTERM);
+        let f = run.wait(SECS_10);
+        let got: Vec<i32> = recorded(&dir).into_iter().map(|(s, _)| s).collect();
+        assert_eq!(got, vec![libc::SIGUSR1, libc::SIGUSR2, libc::SIGTERM], "{f:#?}");
+    }
+}
+
+#[test]
+fn map_signal_from_the_environment() {
+    let _g = shared();
+    let dir = Scratch::new("mapenv");
+    let run = Run::start_with(
+        Options {
+            env: &[("CURTAIN_MAP_SIGNAL", "HUP:USR2,WINCH:0")],
+            ..Options::default()
+        },
+        &[tapp(), "record", dir.s()],
+    );
+    wait_file(&dir.path("ready"), SECS_10);
+    run.signal(libc::SIGWINCH);
+    run.signal(libc::SIGHUP);
+    wait_recorded(&dir, libc::SIGUSR2, SECS_5);
+    run.signal(libc::SIGTERM);
+    run.wait(SECS_10);
+    let got: Vec<i32> = recorded(&dir).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(got, vec![libc::SIGUSR2, libc::SIGTERM]);
+}
+
+/// The app forks a child in its own group that ignores SIGTERM; with scope
+/// group a forwarded SIGUSR1 kills that child (default action), with scope
+/// child it does not.
+#[test]
+fn signal_scope_group_reaches_the_group_and_child_spares_it() {
+    let _g = shared();
+    for (scope, child_dies) in [("group", true), ("child", false)] {
+        let dir = Scratch::new("scope");
+        let run = Run::start(
+            Mode::Subreaper,
+            &[
+                "--signal-scope",
+                scope,
+                "--grace-period",
+                "1s",
+                "--",
+                tapp(),
+                "ignore-term",
+                dir.s(),
+                "child",
+            ],
+        );
+        wait_file(&dir.path("ready"), SECS_10);
+        let child: i32 = wait_file(&dir.path("child"), SECS_5).trim().parse().expect("pid");
+        // SIGURG's default action is to ignore; SIGUSR2's is to terminate.
+        run.signal(libc::SIGUSR2);
+        // The app dies of SIGUSR2 in both scopes; then its child is a leftover.
+        let f = run.wait(SECS_10);
+        let exit = f.exit();
+        assert_eq!(exit["signal"], "SIGUSR2", "{f:#?}");
+        assert_eq!(exit["reason"], "signaled", "{f:#?}");
+        // With group scope the child dies of the same SIGUSR2; with child
+        // scope it is left running, ignores the stop signal, and only
+        // curtain's SIGKILL at the deadline ends it.
+        let escalated = f.events().iter().any(|e| e["event"] == "grace_timeout");
+        assert_eq!(escalated, !child_dies, "scope {scope}: {f:#?}");
+        if !child_dies {
+            assert!(exit["leftovers_killed"].as_u64() >= Some(1), "{f:#?}");
+        }
+        // SAFETY: probing a pid we created; 0 sends nothing.
+        let alive = unsafe { libc::kill(child, 0) } == 0;
+        assert!(!alive, "curtain must not leave the child running");
+    }
+}

@@ -1,0 +1,402 @@
+//! Test support: run the built curtain as a real PID 1 (`unshare --pid --fork
+//! --mount-proc`) or as a plain subreaper, with the static test app `tapp`
+//! (tests/helpers/tapp.c). Tests synchronise on marker files written by the
+//! app, never on fixed sleeps; failures print curtain's argv, stdout, stderr.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const CURTAIN: &str = env!("CARGO_BIN_EXE_curtain");
+
+/// Stress tests (20 000 orphans, signal storms) take this lock for writing,
+/// every other test for reading, so a stress test runs alone.
+static SUITE: RwLock<()> = RwLock::new(());
+
+pub fn shared() -> RwLockReadGuard<'static, ()> {
+    SUITE.read().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    SUITE.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The static test app, compiled once per test run.
+pub fn tapp() -> &'static str {
+    static TAPP: OnceLock<String> = OnceLock::new();
+    TAPP.get_or_init(|| {
+        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/helpers/tapp.c");
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tapp");
+        let status = Command::new("gcc")
+            .args(["-static", "-O2", "-Wall", "-o"])
+            .arg(&out)
+            .arg(src)
+            .status()
+            .expect("gcc (install gcc and libc6-dev)");
+        assert!(status.success(), "compiling {src} failed");
+        out.to_string_lossy().into_owned()
+    })
+}
+
+/// A scratch directory, removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "scratch-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    pub fn s(&self) -> &str {
+        self.0.to_str().expect("utf-8 path")
+    }
+    pub fn file(&self, name: &str) -> String {
+        self.path(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// PID 1 of a fresh pid namespace (unshare --pid --fork --mount-proc).
+    Pid1,
+    /// An ordinary child of the test: curtain makes itself a subreaper.
+    Subreaper,
+}
+
+pub const MODES: [Mode; 2] = [Mode::Pid1, Mode::Subreaper];
+
+/// A running curtain.
+pub struct Run {
+    pub child: Child,
+    pub mode: Mode,
+    pub argv: Vec<String>,
+    pub started: Instant,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<thread::JoinHandle<()>>,
+}
+
+/// A finished curtain.
+#[derive(Debug)]
+pub struct Finished {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub lines: Vec<String>,
+    pub stderr: String,
+    pub argv: Vec<String>,
+    /// From start to exit, as seen by the test.
+    pub elapsed: Duration,
+}
+
+pub struct Options<'a> {
+    pub mode: Mode,
+    pub env: &'a [(&'a str, &'a str)],
+    pub stdout: Option<Stdio>,
+    pub stdin: Option<Stdio>,
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Options {
+            mode: Mode::Subreaper,
+            env: &[],
+            stdout: None,
+            stdin: None,
+        }
+    }
+}
+
+impl Run {
+    pub fn start(mode: Mode, args: &[&str]) -> Run {
+        Run::start_with(
+            Options {
+                mode,
+                ..Options::default()
+            },
+            args,
+        )
+    }
+
+    pub fn start_with(opts: Options, args: &[&str]) -> Run {
+        let mut argv: Vec<String> = Vec::new();
+        if opts.mode == Mode::Pid1 {
+            argv.extend(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"].map(String::from));
+        }
+        argv.push(CURTAIN.to_string());
+        argv.extend(args.iter().map(|s| s.to_string()));
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .stderr(Stdio::piped())
+            .stdin(opts.stdin.unwrap_or_else(Stdio::null));
+        // Own session: no test terminal, and a kill of the group cleans up.
+        cmd.env_remove("CURTAIN_LOG_FORMAT");
+        for (k, v) in opts.env {
+            cmd.env(k, v);
+        }
+        let capture = opts.stdout.is_none();
+        cmd.stdout(opts.stdout.unwrap_or_else(Stdio::piped));
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {argv:?}: {e}"));
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut readers = Vec::new();
+        if capture {
+            let out = child.stdout.take().expect("stdout");
+            let sink = stdout.clone();
+            readers.push(thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                }
+            }));
+        }
+        let mut err = child.stderr.take().expect("stderr");
+        let sink = stderr.clone();
+        readers.push(thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            sink.lock().unwrap_or_else(|e| e.into_inner()).push_str(&s);
+        }));
+        Run {
+            child,
+            mode: opts.mode,
+            argv,
+            started: Instant::now(),
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    /// curtain's pid as seen by the test (the host pid when it is PID 1).
+    pub fn curtain_pid(&self) -> i32 {
+        let pid = self.child.id() as i32;
+        if self.mode == Mode::Subreaper {
+            return pid;
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let children =
+                std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+            if let Some(c) = children.split_whitespace().next() {
+                return c.parse().expect("pid");
+            }
+            assert!(Instant::now() < deadline, "unshare never forked curtain");
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        let pid = self.curtain_pid();
+        // SAFETY: plain kill(2) to curtain, which is alive (not yet waited for).
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "kill({pid}, {sig})");
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.stdout.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Wait until some stdout line satisfies `pred`.
+    pub fn wait_line(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.lines().into_iter().find(|l| pred(l)) {
+                return l;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no line {what} within {timeout:?} in {:#?}",
+                self.lines()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Wait for curtain to exit, at most `timeout` (then kill it and fail).
+    pub fn wait(mut self, timeout: Duration) -> Finished {
+        use std::os::unix::process::ExitStatusExt;
+        let deadline = self.started + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                self.kill_all();
+                let _ = self.child.wait();
+                panic!(
+                    "curtain did not exit within {timeout:?}\nargv: {:?}\nstdout: {:#?}\nstderr: {}",
+                    self.argv,
+                    self.lines(),
+                    self.stderr.lock().unwrap_or_else(|e| e.into_inner())
+                );
+            }
+            thread::sleep(Duration::from_millis(2));
+        };
+        let elapsed = self.started.elapsed();
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        Finished {
+            code: status.code(),
+            signal: status.signal(),
+            lines: self.lines(),
+            stderr: self.stderr.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            argv: self.argv.clone(),
+            elapsed,
+        }
+    }
+
+    fn kill_all(&mut self) {
+        let pid = self.curtain_pid();
+        if self.mode == Mode::Subreaper {
+            for c in descendants(pid) {
+                // SAFETY: best-effort clean-up of our own test processes.
+                unsafe { libc::kill(c, libc::SIGKILL) };
+            }
+        }
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill_all();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// All descendants of `pid` (children first), from /proc.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        let text = std::fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
+        for c in text.split_whitespace().filter_map(|c| c.parse().ok()) {
+            out.push(c);
+            todo.push(c);
+        }
+    }
+    out
+}
+
+impl Finished {
+    /// Every stdout line, parsed as JSON (fails on any line that is not).
+    pub fn events(&self) -> Vec<Value> {
+        self.lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{self:#?}")))
+            .collect()
+    }
+
+    pub fn event(&self, name: &str) -> Value {
+        self.events()
+            .into_iter()
+            .find(|e| e["event"] == name)
+            .unwrap_or_else(|| panic!("no {name} event in {self:#?}"))
+    }
+
+    pub fn exit(&self) -> Value {
+        let events = self.events();
+        let last = events
+            .last()
+            .unwrap_or_else(|| panic!("no output: {self:#?}"))
+            .clone();
+        assert_eq!(
+            last["event"], "exit",
+            "the exit event must be the last line: {self:#?}"
+        );
+        last
+    }
+
+    /// Assert the exit code, the exit event's reason and its `expected`.
+    pub fn assert_exit(&self, code: i32, reason: &str, expected: bool) {
+        let exit = self.exit();
+        assert_eq!(self.code, Some(code), "exit code; {self:#?}");
+        assert_eq!(exit["exit_code"], code, "{self:#?}");
+        assert_eq!(exit["reason"], reason, "{self:#?}");
+        assert_eq!(exit["expected"], expected, "{self:#?}");
+    }
+}
+
+/// Wait until `path` exists.
+pub fn wait_file(path: &Path, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} did not appear within {timeout:?}",
+            path.display()
+        );
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// CLOCK_MONOTONIC in ns, the clock tapp's `mark` and `record` write.
+pub fn mono_ns() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+}
+
+/// The signals `tapp record` has received, in order.
+pub fn recorded(dir: &Scratch) -> Vec<(i32, i64)> {
+    std::fs::read_to_string(dir.path("signals"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (s, t) = l.split_once(' ')?;
+            Some((s.parse().ok()?, t.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Wait until `tapp record` has received `sig`.
+pub fn wait_recorded(dir: &Scratch, sig: i32, timeout: Duration) -> i64 {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some((_, t)) = recorded(dir).into_iter().find(|(s, _)| *s == sig) {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "signal {sig} never reached the app; got {:?}",
+            recorded(dir)
+        );
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+pub const SECS_10: Duration = Duration::from_secs(10);
+pub const SECS_5: Duration = Duration::from_secs(5);
