@@ -14,7 +14,7 @@ use std::path::Path;
 
 use crate::exit_reason::Outcome;
 use crate::signals::SignalSetup;
-use crate::sys::{self, SpawnRequest};
+use crate::sys::{self, SpawnRequest, Stdin};
 
 fn c_string(bytes: Vec<u8>) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
@@ -34,14 +34,14 @@ pub fn spawn_app(command: &[OsString], setup: &SignalSetup) -> Result<i32, Outco
         mask: &setup.original_mask,
         default_signals: &setup.reset_in_child,
         foreground_tty: sys::stdin_is_controlling_tty(),
-        stdin_null: false,
+        stdin: Stdin::Inherit,
         cwd: None,
     };
     sys::spawn(&req).map_err(|e| exec_failure(&command[0], e))
 }
 
-/// Start a pre-stop command: stdin /dev/null, stdout/stderr curtain's, in
-/// curtain's original working directory.
+/// Start a pre-stop command: stdin /dev/null (closed in a root without one),
+/// stdout/stderr curtain's, in curtain's original working directory.
 pub fn spawn_pre_stop(argv: &[String], setup: &SignalSetup, cwd: Option<&CString>) -> io::Result<i32> {
     let argv = argv
         .iter()
@@ -52,7 +52,11 @@ pub fn spawn_pre_stop(argv: &[String], setup: &SignalSetup, cwd: Option<&CString
         mask: &setup.original_mask,
         default_signals: &setup.reset_in_child,
         foreground_tty: false,
-        stdin_null: true,
+        stdin: if Path::new("/dev/null").exists() {
+            Stdin::Null
+        } else {
+            Stdin::Closed
+        },
         cwd: cwd.map(CString::as_c_str),
     };
     sys::spawn(&req)

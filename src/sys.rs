@@ -235,6 +235,17 @@ pub fn getpgid(pid: i32) -> io::Result<i32> {
     check(unsafe { libc::getpgid(pid) })
 }
 
+/// The started program's stdin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdin {
+    /// curtain's own.
+    Inherit,
+    /// /dev/null.
+    Null,
+    /// Closed (for roots without /dev/null).
+    Closed,
+}
+
 /// What `spawn` needs to start a program.
 pub struct SpawnRequest<'a> {
     pub argv: &'a [CString],
@@ -244,8 +255,7 @@ pub struct SpawnRequest<'a> {
     pub default_signals: &'a SigSet,
     /// Make the new process group the terminal's foreground group.
     pub foreground_tty: bool,
-    /// Open /dev/null as stdin.
-    pub stdin_null: bool,
+    pub stdin: Stdin,
     /// Working directory to start in (None: curtain's own).
     pub cwd: Option<&'a CStr>,
 }
@@ -295,14 +305,19 @@ pub fn spawn(req: &SpawnRequest) -> io::Result<i32> {
                 &req.default_signals.0,
             ));
             rc = rc.max(libc::posix_spawnattr_setpgroup(&mut attr, 0));
-            if req.stdin_null {
-                rc = rc.max(libc::posix_spawn_file_actions_addopen(
-                    &mut actions,
-                    0,
-                    c"/dev/null".as_ptr(),
-                    libc::O_RDONLY,
-                    0,
-                ));
+            match req.stdin {
+                Stdin::Inherit => {}
+                Stdin::Null => {
+                    let null = c"/dev/null".as_ptr();
+                    rc = rc.max(libc::posix_spawn_file_actions_addopen(
+                        &mut actions,
+                        0,
+                        null,
+                        libc::O_RDONLY,
+                        0,
+                    ));
+                }
+                Stdin::Closed => rc = rc.max(libc::posix_spawn_file_actions_addclose(&mut actions, 0)),
             }
             if let Some(cwd) = req.cwd {
                 rc = rc.max(libc::posix_spawn_file_actions_addchdir_np(

@@ -1,2 +1,354 @@
-#[allow(unused_imports)]
+//! The shutdown sequence (SPEC §3, §4): SIGTERM/SIGINT start it, the stop
+//! signal goes out, SIGKILL at the grace deadline, nothing left behind.
+
+use std::os::unix::process::CommandExt;
+use std::time::Duration;
+
 use crate::support::*;
+
+fn ms(d: Duration) -> u128 {
+    d.as_millis()
+}
+
+#[test]
+fn app_that_exits_on_sigterm_is_stopped() {
+    let _g = shared();
+    for mode in MODES {
+        // Dies of SIGTERM: 143, still a graceful stop.
+        let dir = Scratch::new("stop");
+        let run = Run::start(mode, &["--", tapp(), "pause", dir.s()]);
+        wait_file(&dir.path("ready"), SECS_10);
+        run.signal(libc::SIGTERM);
+        let f = run.wait(SECS_10);
+        f.assert_exit(143, "stopped", true);
+        let exit = f.exit();
+        assert_eq!(exit["trigger_signal"], "SIGTERM");
+        assert_eq!(exit["shutdown_requested"], true);
+        assert!(exit["stop_ms"].as_u64().is_some(), "{f:#?}");
+        // Catches SIGTERM and exits 0.
+        let dir = Scratch::new("stop0");
+        let run = Run::start(mode, &["--", tapp(), "record", dir.s()]);
+        wait_file(&dir.path("ready"), SECS_10);
+        run.signal(libc::SIGINT);
+        let f = run.wait(SECS_10);
+        f.assert_exit(0, "stopped", true);
+        // With no --stop-signal the app gets the signal that started it.
+        assert_eq!(recorded(&dir).first().map(|r| r.0), Some(libc::SIGINT));
+        assert_eq!(f.event("shutdown")["signal"], "SIGINT");
+    }
+}
+
+/// The app and a child in its group ignore SIGTERM: curtain SIGKILLs both at
+/// the deadline, between 1.0 and 2.5 s after the SIGTERM, never before 1.0 s.
+#[test]
+fn app_ignoring_sigterm_is_killed_at_the_deadline() {
+    let _g = shared();
+    for mode in MODES {
+        let dir = Scratch::new("grace");
+        let run = Run::start(
+            mode,
+            &[
+                "--grace-period",
+                "1s",
+                "--",
+                tapp(),
+                "ignore-term",
+                dir.s(),
+                "child",
+            ],
+        );
+        wait_file(&dir.path("ready"), SECS_10);
+        let child: i32 = wait_file(&dir.path("child"), SECS_5).trim().parse().expect("pid");
+        let sent = std::time::Instant::now();
+        run.signal(libc::SIGTERM);
+        let f = run.wait(SECS_10);
+        let after = sent.elapsed();
+        f.assert_exit(137, "grace_timeout", false);
+        assert!(
+            after >= Duration::from_millis(1000),
+            "{mode:?}: killed too early, after {}ms",
+            ms(after)
+        );
+        assert!(
+            after <= Duration::from_millis(2500),
+            "{mode:?}: killed too late, after {}ms",
+            ms(after)
+        );
+        let timeout = f.event("grace_timeout");
+        let elapsed = timeout["elapsed_ms"].as_u64().unwrap_or(0);
+        assert!((1000..1500).contains(&elapsed), "{timeout}");
+        assert!(timeout["killed_pids"].is_array(), "{timeout}");
+        assert!(
+            f.exit()["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("ignored SIGTERM"),
+            "{f:#?}"
+        );
+        if mode == Mode::Subreaper {
+            // SAFETY: probing a pid of ours; 0 sends nothing.
+            assert_ne!(
+                unsafe { libc::kill(child, 0) },
+                0,
+                "the child in the app's group must be gone"
+            );
+        }
+    }
+}
+
+#[test]
+fn stop_signal_replaces_sigterm_and_scope_child_spares_the_group() {
+    let _g = shared();
+    for (scope, group_gets_it) in [("group", true), ("child", false)] {
+        let dir = Scratch::new("stopsig");
+        let run = Run::start(
+            Mode::Pid1,
+            &[
+                "--stop-signal",
+                "QUIT",
+                "--signal-scope",
+                scope,
+                "--grace-period",
+                "1s",
+                "--",
+                tapp(),
+                "record",
+                dir.s(),
+                "child",
+                "keep",
+            ],
+        );
+        wait_file(&dir.path("ready"), SECS_10);
+        wait_file(&dir.path("child-ready"), SECS_10);
+        run.signal(libc::SIGTERM);
+        let f = run.wait(SECS_10);
+        // The app got SIGQUIT, never SIGTERM; it keeps running and is killed.
+        let got: Vec<i32> = recorded(&dir).into_iter().map(|r| r.0).collect();
+        assert_eq!(got, vec![libc::SIGQUIT], "{f:#?}");
+        f.assert_exit(137, "grace_timeout", false);
+        let sent = f.event("stop_signal_sent");
+        assert_eq!(sent["signal"], "SIGQUIT");
+        assert_eq!(sent["scope"], scope);
+        let child = std::fs::read_to_string(dir.path("child-signals")).unwrap_or_default();
+        assert_eq!(
+            child.contains(&format!("{} ", libc::SIGQUIT)),
+            group_gets_it,
+            "scope {scope}: {child:?}"
+        );
+    }
+}
+
+#[test]
+fn the_stop_signal_itself_starts_a_shutdown() {
+    let _g = shared();
+    let dir = Scratch::new("stopsig2");
+    let run = Run::start(
+        Mode::Subreaper,
+        &["--stop-signal", "USR2", "--", tapp(), "record", dir.s()],
+    );
+    wait_file(&dir.path("ready"), SECS_10);
+    run.signal(libc::SIGUSR2);
+    wait_recorded(&dir, libc::SIGUSR2, SECS_5);
+    run.signal(libc::SIGTERM); // a repeat: passed on, the app exits 0
+    let f = run.wait(SECS_10);
+    f.assert_exit(0, "stopped", true);
+    assert_eq!(f.exit()["trigger_signal"], "SIGUSR2");
+}
+
+/// A second SIGTERM during the shutdown is passed on at once (here during
+/// the pre-stop sleep, before the stop signal), and the sequence does not
+/// restart.
+#[test]
+fn a_repeated_sigterm_reaches_the_app() {
+    let _g = shared();
+    for mode in MODES {
+        let dir = Scratch::new("repeat");
+        let run = Run::start(
+            mode,
+            &[
+                "--pre-stop-sleep",
+                "5s",
+                "--grace-period",
+                "20s",
+                "--",
+                tapp(),
+                "record",
+                dir.s(),
+            ],
+        );
+        wait_file(&dir.path("ready"), SECS_10);
+        run.signal(libc::SIGTERM);
+        run.wait_line("shutdown", SECS_5, |l| l.contains("\"event\":\"shutdown\""));
+        run.signal(libc::SIGTERM);
+        let f = run.wait(SECS_10);
+        f.assert_exit(0, "stopped", true);
+        assert!(
+            f.elapsed < Duration::from_secs(4),
+            "the repeat must not wait for the sleep: {f:#?}"
+        );
+        assert_eq!(f.events().iter().filter(|e| e["event"] == "shutdown").count(), 1);
+        assert!(
+            f.events().iter().all(|e| e["event"] != "stop_signal_sent"),
+            "{f:#?}"
+        );
+    }
+}
+
+/// The sender of the shutdown signal is named: a process inside the
+/// namespace by pid and command name; one outside a pid namespace as pid 0.
+#[test]
+fn the_sender_is_recorded() {
+    let _g = shared();
+    for mode in MODES {
+        // The app itself sends SIGTERM to curtain, and stays alive until the
+        // stop signal, so its name can be read.
+        let f = Run::start(mode, &["--", tapp(), "term-parent"]).wait(SECS_10);
+        f.assert_exit(143, "stopped", true);
+        let app = f.event("spawned")["child_pid"].clone();
+        let shutdown = f.event("shutdown");
+        assert_eq!(shutdown["sender_pid"], app, "{f:#?}");
+        assert_eq!(shutdown["sender_comm"], "tapp", "{f:#?}");
+        assert_eq!(shutdown["sender_uid"], 0);
+        assert_eq!(f.exit()["trigger_sender_pid"], app);
+    }
+    // From the test, outside curtain's pid namespace.
+    let dir = Scratch::new("outside");
+    let run = Run::start(Mode::Pid1, &["--", tapp(), "pause", dir.s()]);
+    wait_file(&dir.path("ready"), SECS_10);
+    run.signal(libc::SIGTERM);
+    let f = run.wait(SECS_10);
+    assert_eq!(f.event("shutdown")["sender_pid"], 0);
+    assert_eq!(f.event("shutdown")["sender_comm"], serde_json::Value::Null);
+    assert_eq!(f.exit()["trigger_sender_pid"], 0);
+}
+
+/// The app exits by itself and leaves a child that ignores SIGTERM: the child
+/// gets SIGTERM, then SIGKILL at the deadline; curtain exits with the app's
+/// code, and says the exit was not clean.
+#[test]
+fn leftovers_are_stopped_then_killed() {
+    let _g = shared();
+    for mode in MODES {
+        let dir = Scratch::new("leftover");
+        let f = Run::start(mode, &["--grace-period", "1s", "--", tapp(), "leave-bg", dir.s()]).wait(SECS_10);
+        f.assert_exit(0, "exited", false);
+        let exit = f.exit();
+        assert!(exit["leftovers_killed"].as_u64() >= Some(1), "{f:#?}");
+        assert!(
+            f.events()
+                .iter()
+                .any(|e| e["event"] == "leftovers" && e["level"] == "WARN"),
+            "{f:#?}"
+        );
+        assert!(f.events().iter().any(|e| e["event"] == "grace_timeout"), "{f:#?}");
+        assert!(
+            f.elapsed >= Duration::from_millis(1000) && f.elapsed < Duration::from_secs(4),
+            "{f:#?}"
+        );
+        let bg: i32 = std::fs::read_to_string(dir.path("bg"))
+            .expect("bg")
+            .trim()
+            .parse()
+            .expect("pid");
+        if mode == Mode::Subreaper {
+            // SAFETY: probing a pid of ours; 0 sends nothing.
+            assert_ne!(unsafe { libc::kill(bg, 0) }, 0, "the leftover must be gone");
+        }
+    }
+}
+
+/// Leftovers that stop on SIGTERM end the wait at once: curtain never sleeps
+/// out the grace period.
+#[test]
+fn leftovers_that_stop_end_the_wait_early() {
+    let _g = shared();
+    for mode in MODES {
+        let f = Run::start(
+            mode,
+            &["--grace-period", "20s", "--", "sh", "-c", "sleep 100 & exit 5"],
+        )
+        .wait(SECS_10);
+        assert_eq!(f.code, Some(5), "{f:#?}");
+        assert_eq!(f.exit()["leftovers_killed"], 1, "{f:#?}");
+        assert!(f.elapsed < Duration::from_secs(5), "{f:#?}");
+        assert!(f.events().iter().all(|e| e["event"] != "grace_timeout"), "{f:#?}");
+    }
+}
+
+#[test]
+fn remap_exit_turns_a_stop_into_success() {
+    let _g = shared();
+    let dir = Scratch::new("remap");
+    let run = Run::start(
+        Mode::Pid1,
+        &["--remap-exit", "143:0", "--", tapp(), "pause", dir.s()],
+    );
+    wait_file(&dir.path("ready"), SECS_10);
+    run.signal(libc::SIGTERM);
+    let f = run.wait(SECS_10);
+    assert_eq!(f.code, Some(0));
+    assert_eq!(f.exit()["exit_code"], 0);
+    assert_eq!(f.exit()["original_exit_code"], 143);
+    assert_eq!(f.exit()["reason"], "stopped");
+}
+
+/// A SIGTERM that is already pending when curtain starts is held until the
+/// app runs, then acted on.
+#[test]
+fn a_sigterm_before_the_app_runs_is_not_lost() {
+    let _g = shared();
+    let dir = Scratch::new("early");
+    let mut cmd = std::process::Command::new(CURTAIN);
+    cmd.args(["--log-format", "json", "--", tapp(), "record", dir.s()]);
+    // SAFETY: async-signal-safe calls only: block SIGTERM and make it
+    // pending; pending signals survive exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            libc::raise(libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("curtain");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("\"event\":\"shutdown\""), "{text}");
+    assert_eq!(recorded(&dir).first().map(|r| r.0), Some(libc::SIGTERM));
+}
+
+/// A storm of 10 000 SIGUSR1: curtain and the app stay up, curtain's memory
+/// does not grow, and the shutdown afterwards is clean. Runs alone.
+#[test]
+fn survives_a_signal_storm() {
+    let _g = exclusive();
+    let dir = Scratch::new("storm");
+    let run = Run::start(Mode::Pid1, &["--", tapp(), "record", dir.s()]);
+    wait_file(&dir.path("ready"), SECS_10);
+    let pid = run.curtain_pid();
+    let rss = || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        status.lines().find_map(|l| {
+            l.strip_prefix("VmRSS:")?
+                .trim()
+                .strip_suffix(" kB")?
+                .parse::<u64>()
+                .ok()
+        })
+    };
+    run.signal(libc::SIGUSR1);
+    wait_recorded(&dir, libc::SIGUSR1, SECS_5);
+    let before = rss().expect("rss");
+    for _ in 0..10_000 {
+        // SAFETY: plain kill(2) to curtain, alive.
+        unsafe { libc::kill(pid, libc::SIGUSR1) };
+    }
+    run.signal(libc::SIGUSR2);
+    wait_recorded(&dir, libc::SIGUSR2, SECS_10);
+    let after = rss().expect("rss");
+    assert!(after <= before + 64, "RSS grew from {before} to {after} kB");
+    run.signal(libc::SIGTERM);
+    run.wait(SECS_10).assert_exit(0, "stopped", true);
+}

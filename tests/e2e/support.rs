@@ -143,7 +143,7 @@ impl Run {
     pub fn start_with(opts: Options, args: &[&str]) -> Run {
         let mut argv: Vec<String> = Vec::new();
         if opts.mode == Mode::Pid1 {
-            argv.extend(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"].map(String::from));
+            argv.extend(["unshare", "--pid", "--fork", "--mount-proc"].map(String::from));
         }
         argv.push(CURTAIN.to_string());
         argv.extend(args.iter().map(|s| s.to_string()));
@@ -400,3 +400,42 @@ pub fn wait_recorded(dir: &Scratch, sig: i32, timeout: Duration) -> i64 {
 
 pub const SECS_10: Duration = Duration::from_secs(10);
 pub const SECS_5: Duration = Duration::from_secs(5);
+
+/// The static release binary (crt-static, as shipped in images), built once
+/// per test run into the test's own target directory.
+pub fn static_curtain() -> &'static str {
+    static BIN: OnceLock<String> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let target_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("static");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "--target",
+                "x86_64-unknown-linux-gnu",
+                "--target-dir",
+            ])
+            .arg(&target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .status()
+            .expect("cargo build (static)");
+        assert!(status.success(), "static build failed");
+        target_dir
+            .join("x86_64-unknown-linux-gnu/release/curtain")
+            .to_string_lossy()
+            .into_owned()
+    })
+}
+
+/// A root directory holding only the static curtain, the static test app and
+/// an empty /proc: no libc, no /bin/sh.
+pub fn empty_root(dir: &Scratch) -> PathBuf {
+    let root = dir.path("root");
+    std::fs::create_dir_all(root.join("proc")).expect("root/proc");
+    std::fs::copy(static_curtain(), root.join("curtain")).expect("copy curtain");
+    std::fs::copy(tapp(), root.join("tapp")).expect("copy tapp");
+    root
+}

@@ -4,8 +4,13 @@
  *   tapp exit N             exit with code N
  *   tapp raise SIG          die from signal SIG (default disposition)
  *   tapp segv               segfault
- *   tapp record DIR         handle every catchable signal, append "signo mono_ns"
- *                           to DIR/signals; write DIR/ready; SIGTERM records, exits 0
+ *   tapp record DIR [child] [keep]  handle every catchable signal, append
+ *                           "signo mono_ns" to DIR/signals; write DIR/ready; SIGTERM or SIGINT
+ *                           records and exits 0 (not with "keep"). With "child", a
+ *                           forked child in the same group records to
+ *                           DIR/child-signals and writes DIR/child-ready
+ *   tapp term-parent        send SIGTERM to the parent, then pause (default
+ *                           dispositions: the stop signal ends it)
  *   tapp ignore-term DIR [child]  ignore SIGTERM (and in a forked child of the same
  *                           group, with "child"); write DIR/ready; pause forever
  *   tapp status FILE        write SigBlk/SigIgn and the open fds to FILE, exit 0
@@ -37,6 +42,7 @@
 
 static char path_buf[4096];
 static int record_fd = -1;
+static int keep_on_term = 0;
 
 static long long mono_ns(void) {
     struct timespec ts;
@@ -70,7 +76,7 @@ static void on_signal(int sig) {
     char line[64];
     int n = snprintf(line, sizeof line, "%d %lld\n", sig, mono_ns());
     if (write(record_fd, line, n) < 0) _exit(91);
-    if (sig == SIGTERM) _exit(0);
+    if ((sig == SIGTERM || sig == SIGINT) && !keep_on_term) _exit(0);
 }
 
 static void sleep_ms(long ms) {
@@ -102,7 +108,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(mode, "segv")) {
         signal(SIGSEGV, SIG_DFL);
-        volatile int *p = (int *)8;
+        int *volatile p = NULL; /* volatile: a real fault, not folded away */
         return *p;
     }
     if (!strcmp(mode, "record")) {
@@ -115,9 +121,27 @@ int main(int argc, char **argv) {
             if (s == SIGKILL || s == SIGSTOP || s == SIGSEGV) continue;
             sigaction(s, &sa, NULL);
         }
+        int with_child = 0;
+        for (int i = 3; i < argc; i++) {
+            if (!strcmp(argv[i], "keep")) keep_on_term = 1;
+            if (!strcmp(argv[i], "child")) with_child = 1;
+        }
+        if (with_child && fork() == 0) {
+            close(record_fd);
+            record_fd = open(in_dir(arg, "child-signals"), O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (record_fd < 0) _exit(90);
+            sigset_t none; sigemptyset(&none);
+            sigprocmask(SIG_SETMASK, &none, NULL);
+            write_file(in_dir(arg, "child-ready"), "1\n");
+            for (;;) pause();
+        }
         sigset_t none; sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         ready(arg);
+        for (;;) pause();
+    }
+    if (!strcmp(mode, "term-parent")) {
+        kill(getppid(), SIGTERM);
         for (;;) pause();
     }
     if (!strcmp(mode, "ignore-term")) {
@@ -145,7 +169,7 @@ int main(int argc, char **argv) {
         struct dirent *e;
         while (d && (e = readdir(d))) {
             if (e->d_name[0] == '.' || atoi(e->d_name) == dirfd(d)) continue;
-            char link[256], target[512];
+            char link[300], target[512];
             snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
             ssize_t n = readlink(link, target, sizeof target - 1);
             target[n < 0 ? 0 : n] = 0;
@@ -213,9 +237,9 @@ int main(int argc, char **argv) {
         for (;;) pause();
     }
     if (!strcmp(mode, "leave-bg")) {
+        signal(SIGTERM, SIG_IGN); /* before the fork: no window for a TERM */
         pid_t c = fork();
         if (c == 0) {
-            signal(SIGTERM, SIG_IGN);
             for (;;) pause();
         }
         char text[32]; snprintf(text, sizeof text, "%d\n", (int)c);
