@@ -147,6 +147,12 @@ impl Run {
         }
         argv.push(CURTAIN.to_string());
         argv.extend(args.iter().map(|s| s.to_string()));
+        Run::start_argv(opts, argv)
+    }
+
+    /// Run `argv`, which must exec into curtain (or into `unshare ...
+    /// curtain` for `Mode::Pid1`), e.g. `sh -c '...; exec curtain ...'`.
+    pub fn start_argv(opts: Options, argv: Vec<String>) -> Run {
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..])
             .stderr(Stdio::piped())
