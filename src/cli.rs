@@ -86,8 +86,7 @@ pub struct Cli {
 /// The first word before COMMAND that looks like an option but is none of
 /// curtain's. clap's `trailing_var_arg` would take it as the COMMAND; a typo
 /// in an option must be an error (exit 2), not an app that cannot be found.
-fn unknown_option(args: &[OsString]) -> Option<String> {
-    let cmd = Cli::command();
+fn unknown_option(cmd: &clap::Command, args: &[OsString]) -> Option<String> {
     let mut words = args.iter().skip(1).map(|a| a.to_string_lossy());
     while let Some(word) = words.next() {
         if word == "--" || !word.starts_with('-') || word == "-" {
@@ -129,7 +128,9 @@ impl Sources {
 /// COMMAND) print usage and exit 2; `--help`/`--version` exit 0.
 pub fn parse() -> (Cli, Sources) {
     let args: Vec<OsString> = std::env::args_os().collect();
-    if let Some(unknown) = unknown_option(&args) {
+    // Built once: building clap's Command is most of curtain's start-up work.
+    let cmd = Cli::command();
+    if let Some(unknown) = unknown_option(&cmd, &args) {
         let msg = format!(
             "error: unexpected argument '{unknown}' found\n\n  tip: to pass '{unknown}' as the COMMAND, use '-- {unknown}'\n\n\
              Usage: curtain [OPTIONS] [--] <COMMAND>...\n\nFor more information, try '--help'.\n"
@@ -137,7 +138,7 @@ pub fn parse() -> (Cli, Sources) {
         let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
         crate::sys::exit(2);
     }
-    let matches = Cli::command().get_matches_from(args);
+    let matches = cmd.get_matches_from(args);
     match Cli::from_arg_matches(&matches) {
         Ok(cli) => (cli, Sources(matches)),
         Err(e) => e.exit(),

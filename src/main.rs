@@ -53,12 +53,8 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
         Ok(setup) => supervisor::run(&config, &setup, started),
         Err(e) => {
             let outcome = Outcome::SetupFailed(format!("cannot block signals: {e}"));
-            report::finish(
-                &config,
-                started,
-                &cgroup::OomWatch::default(),
-                &report::Summary::failed(outcome),
-            )
+            let oom = cgroup::OomWatch::default();
+            report::finish(&config, started, &oom, false, &report::Summary::failed(outcome))
         }
     };
     sys::exit(code)

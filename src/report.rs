@@ -53,7 +53,7 @@ const TERMINATION_LOG_MAX: usize = 4096;
 
 /// Classify, write the termination message and the exit event; return the
 /// exit code (after `--remap-exit`).
-pub fn finish(cfg: &Config, started: Instant, oom: &OomWatch, s: &Summary) -> i32 {
+pub fn finish(cfg: &Config, started: Instant, oom: &OomWatch, pid1: bool, s: &Summary) -> i32 {
     let now = Instant::now();
     // The counter is read only where it can change the answer.
     let may_be_oom = matches!(
@@ -68,7 +68,7 @@ pub fn finish(cfg: &Config, started: Instant, oom: &OomWatch, s: &Summary) -> i3
     let facts = Facts {
         outcome: s.outcome.clone(),
         killed_at_deadline: s.killed_at_deadline,
-        oom_rose: may_be_oom && !s.killed_at_deadline && oom.rose(),
+        oom_rose: may_be_oom && !s.killed_at_deadline && oom.rose(pid1),
         shutdown_requested: s.shutdown.is_some(),
         sent_to_app: s.sent_to_app,
     };

@@ -53,6 +53,13 @@ struct Shutdown {
     stop_sent: Option<Instant>,
 }
 
+/// How long after the spawn curtain takes the OOM-kill baseline and logs
+/// `start`, unless something happens first. Reading /proc and cgroupfs in a
+/// fresh process costs 150-200 us here; done at once, it would double the
+/// start-up cost of a short app (issue #5), and the app is busy starting then
+/// anyway. One timeout, once: an idle curtain still never wakes up.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// A pre-stop command started and not yet reaped.
 #[derive(Debug, Clone, Copy)]
 struct PreStopRun {
@@ -71,6 +78,9 @@ struct Supervisor<'a> {
     app_pid: i32,
     app_end: Option<(ChildEnd, Instant)>,
     stage: Stage,
+    /// When to take the OOM baseline and log `start`, until it is done.
+    settle_at: Option<Instant>,
+    oom: OomWatch,
     shutdown: Option<Shutdown>,
     pre_stops: Vec<PreStopRun>,
     /// curtain's working directory at start, for the pre-stop commands.
@@ -110,14 +120,10 @@ pub fn run(cfg: &Config, setup: &SignalSetup, started: Instant) -> i32 {
     if let Err(e) = std::env::set_current_dir("/") {
         warn!(event = "setup", error = %e, "could not change directory to /");
     }
-    // Read after the spawn: it overlaps with the app's own start-up.
-    let oom = OomWatch::start();
-    log_start(cfg, own_pid, pid1, &oom);
     let app_pid = match spawned {
         Ok(pid) => pid,
-        Err(outcome) => return report::finish(cfg, started, &oom, &Summary::failed(outcome)),
+        Err(outcome) => return finish_early(cfg, started, pid1, outcome),
     };
-    info!(event = "spawned", child_pid = app_pid, "app started");
 
     let mut sup = Supervisor {
         cfg,
@@ -128,6 +134,8 @@ pub fn run(cfg: &Config, setup: &SignalSetup, started: Instant) -> i32 {
         app_pid,
         app_end: None,
         stage: Stage::Running,
+        settle_at: Some(Instant::now() + SETTLE),
+        oom: OomWatch::default(),
         shutdown: None,
         pre_stops: Vec::new(),
         pre_stop_cwd,
@@ -138,13 +146,14 @@ pub fn run(cfg: &Config, setup: &SignalSetup, started: Instant) -> i32 {
         leftovers_killed: 0,
     };
     sup.event_loop();
-    report::finish(cfg, started, &oom, &sup.summary())
+    sup.settle(false);
+    report::finish(cfg, started, &sup.oom, pid1, &sup.summary())
 }
 
 fn finish_early(cfg: &Config, started: Instant, pid1: bool, outcome: Outcome) -> i32 {
     let oom = OomWatch::default();
     log_start(cfg, std::process::id() as i32, pid1, &oom);
-    report::finish(cfg, started, &oom, &Summary::failed(outcome))
+    report::finish(cfg, started, &oom, pid1, &Summary::failed(outcome))
 }
 
 fn log_start(cfg: &Config, own_pid: i32, pid1: bool, oom: &OomWatch) {
@@ -183,8 +192,14 @@ impl Supervisor<'_> {
             match sys::wait_signal(&self.setup.caught, timeout) {
                 Ok(Some(info)) => match signals::classify(&info, &ctx) {
                     SignalAction::Reap => self.reap(),
-                    SignalAction::Shutdown => self.on_shutdown_signal(&info),
-                    SignalAction::Forward(to) => self.forward(&info, Some(to)),
+                    SignalAction::Shutdown => {
+                        self.settle(true);
+                        self.on_shutdown_signal(&info)
+                    }
+                    SignalAction::Forward(to) => {
+                        self.settle(true);
+                        self.forward(&info, Some(to))
+                    }
                     SignalAction::Drop => self.forward(&info, None),
                     SignalAction::Ignore => {}
                 },
@@ -200,8 +215,30 @@ impl Supervisor<'_> {
         }
     }
 
-    /// The instant the current stage waits for, if any.
+    /// The next instant to wake up at, if any: the settle point, or what the
+    /// current stage waits for.
     fn wake_at(&self) -> Option<Instant> {
+        match (self.settle_at, self.stage_wake_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Take the OOM baseline (unless the app has already ended, when there
+    /// is nothing left to watch) and log `start` and `spawned`, once.
+    fn settle(&mut self, read_cgroup: bool) {
+        if self.settle_at.take().is_none() {
+            return;
+        }
+        if read_cgroup && self.app_running() {
+            self.oom = OomWatch::start();
+        }
+        log_start(self.cfg, self.own_pid, self.pid1, &self.oom);
+        info!(event = "spawned", child_pid = self.app_pid, "app started");
+    }
+
+    /// The instant the current stage waits for, if any.
+    fn stage_wake_at(&self) -> Option<Instant> {
         let budget = self.shutdown.map(|s| s.budget);
         match self.stage {
             Stage::PreStop { current: Some(_), .. } => budget.map(|b| b.pre_stop_end),
@@ -404,7 +441,10 @@ impl Supervisor<'_> {
 
     /// Deadlines: whatever the current stage waits for has come.
     fn on_time(&mut self, now: Instant) {
-        let Some(at) = self.wake_at() else { return };
+        if self.settle_at.is_some_and(|at| now >= at) {
+            self.settle(true);
+        }
+        let Some(at) = self.stage_wake_at() else { return };
         if now < at {
             return;
         }
@@ -499,6 +539,7 @@ impl Supervisor<'_> {
         let app_was_running = self.app_running();
         let children_left = reaper::reap_all(|pid, end| self.on_reaped(pid, end, now));
         if app_was_running && !self.app_running() {
+            self.settle(false);
             self.on_app_ended(now, children_left);
         } else if !children_left && matches!(self.stage, Stage::Draining { .. } | Stage::Killing { .. }) {
             self.stage = Stage::Done;

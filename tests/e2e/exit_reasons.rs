@@ -91,7 +91,8 @@ fn an_oom_kill_is_oom_killed_and_an_outside_sigkill_is_killed() {
     let _g = shared();
     for mode in MODES {
         let cg = MemoryCgroup::new("oom", 32 << 20);
-        let f = run_in_cgroup(&cg, mode, &format!("{} hog 200", tapp())).wait(SECS_10 * 3);
+        // The app starts allocating once curtain has its baseline (5 ms).
+        let f = run_in_cgroup(&cg, mode, &format!("{} hog 200 100", tapp())).wait(SECS_10 * 3);
         f.assert_exit(137, "oom_killed", false);
         assert_eq!(f.exit()["signal"], "SIGKILL");
         assert!(
@@ -139,6 +140,16 @@ fn an_oom_kill_is_oom_killed_and_an_outside_sigkill_is_killed() {
     }
 }
 
+/// An app killed by the OOM killer right at start, before curtain took its
+/// baseline: as PID 1 curtain counts from zero (its cgroup is as new as it).
+#[test]
+fn an_oom_kill_right_at_start_is_oom_killed_as_pid1() {
+    let _g = shared();
+    let cg = MemoryCgroup::new("early", 16 << 20);
+    let f = run_in_cgroup(&cg, Mode::Pid1, &format!("{} hog 200", tapp())).wait(SECS_10 * 3);
+    f.assert_exit(137, "oom_killed", false);
+}
+
 /// An app that *exits* 137 (a shell whose child was OOM-killed) while the
 /// counter rose is oom_killed too.
 #[test]
@@ -148,7 +159,7 @@ fn a_wrapper_exiting_137_after_an_oom_kill_is_oom_killed() {
     let f = run_in_cgroup(
         &cg,
         Mode::Subreaper,
-        &format!("sh -c '{} hog 200; exit $?'", tapp()),
+        &format!("sh -c '{} hog 200 100; exit $?'", tapp()),
     )
     .wait(SECS_10 * 3);
     f.assert_exit(137, "oom_killed", false);

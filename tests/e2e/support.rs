@@ -413,21 +413,12 @@ pub fn static_curtain() -> &'static str {
     static BIN: OnceLock<String> = OnceLock::new();
     BIN.get_or_init(|| {
         let target_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("static");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "--target",
-                "x86_64-unknown-linux-gnu",
-                "--target-dir",
-            ])
-            .arg(&target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/build-static.sh");
+        let status = Command::new(script)
+            .arg("--quiet")
+            .env("CARGO_TARGET_DIR", &target_dir)
             .status()
-            .expect("cargo build (static)");
+            .expect("scripts/build-static.sh");
         assert!(status.success(), "static build failed");
         target_dir
             .join("x86_64-unknown-linux-gnu/release/curtain")

@@ -22,7 +22,7 @@
  *                           pid to DIR/bg, exit 0 at once
  *   tapp mark FILE [MS]     write "mono_ns\n" to FILE (created), then sleep MS ms
  *   tapp args FILE ARGS...  write each argument on a line to FILE, exit 0
- *   tapp hog MB             allocate and touch MB MiB, then exit 0
+ *   tapp hog MB [MS]        wait MS ms, allocate and touch MB MiB, then exit 0
  *   tapp pause DIR          write DIR/ready, pause forever (default dispositions)
  *   tapp tty DIR            write DIR/ready with "pgrp tpgid"; exit 0 on SIGINT's death
  */
@@ -261,6 +261,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(mode, "hog")) {
         long mb = atol(arg);
+        if (argc > 3) sleep_ms(atol(argv[3]));
         for (long i = 0; i < mb; i++) {
             char *p = malloc(1 << 20);
             if (!p) return 96;
