@@ -318,6 +318,13 @@ impl Supervisor<'_> {
             stop_signal,
             stop_sent: None,
         });
+        // Nothing to run before the stop signal: send it before any logging,
+        // so the app hears of the shutdown as fast as it would without us.
+        let immediate =
+            self.stage == Stage::Running && self.cfg.pre_stop.is_empty() && self.cfg.pre_stop_sleep.is_zero();
+        if immediate {
+            self.deliver_stop(now);
+        }
         let comm = (sender.pid > 0)
             .then(|| std::fs::read_to_string(format!("/proc/{}/comm", sender.pid)).ok())
             .flatten()
@@ -337,6 +344,7 @@ impl Supervisor<'_> {
             }
         );
         match self.stage {
+            Stage::Stopping if immediate => self.log_stop(now),
             Stage::Running => {
                 self.stage = Stage::PreStop {
                     next: 0,
@@ -424,19 +432,30 @@ impl Supervisor<'_> {
     }
 
     fn send_stop(&mut self, now: Instant) {
+        self.deliver_stop(now);
+        self.log_stop(now);
+    }
+
+    /// Send the stop signal per `--signal-scope`; the stage is `Stopping` now.
+    fn deliver_stop(&mut self, now: Instant) {
         let Some(sd) = self.shutdown.as_mut() else { return };
         sd.stop_sent = Some(now);
-        let (sig, started) = (sd.stop_signal, sd.budget.started);
+        let sig = sd.stop_signal;
         self.signal_app(sig, self.cfg.scope);
+        self.stage = Stage::Stopping;
+    }
+
+    fn log_stop(&self, now: Instant) {
+        let Some(sd) = self.shutdown else { return };
+        let sig = sd.stop_signal;
         info!(
             event = "stop_signal_sent",
             signal = %sig,
             scope = self.cfg.scope.as_str(),
-            elapsed_ms = millis(started, now),
+            elapsed_ms = millis(sd.budget.started, now),
             "sent {sig} to the app ({})",
             self.cfg.scope.as_str()
         );
-        self.stage = Stage::Stopping;
     }
 
     /// Deadlines: whatever the current stage waits for has come.
