@@ -58,7 +58,7 @@ struct Shutdown {
 /// fresh process costs 150-200 us here; done at once, it would double the
 /// start-up cost of a short app (issue #5), and the app is busy starting then
 /// anyway. One timeout, once: an idle curtain still never wakes up.
-const SETTLE: std::time::Duration = std::time::Duration::from_millis(5);
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// A pre-stop command started and not yet reaped.
 #[derive(Debug, Clone, Copy)]

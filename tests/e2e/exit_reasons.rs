@@ -91,7 +91,7 @@ fn an_oom_kill_is_oom_killed_and_an_outside_sigkill_is_killed() {
     let _g = shared();
     for mode in MODES {
         let cg = MemoryCgroup::new("oom", 32 << 20);
-        // The app starts allocating once curtain has its baseline (5 ms).
+        // The app starts allocating once curtain has its baseline (1 ms).
         let f = run_in_cgroup(&cg, mode, &format!("{} hog 200 100", tapp())).wait(SECS_10 * 3);
         f.assert_exit(137, "oom_killed", false);
         assert_eq!(f.exit()["signal"], "SIGKILL");

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# curtain in a real container runtime: podman 4.3 + runc + buildah (Debian 12),
+# a FROM-scratch image built from Dockerfile.example's final stage, stopped the
+# way Kubernetes and Docker stop containers (SIGTERM -> grace -> SIGKILL).
+#
+#   tests/e2e_podman.sh        (as root; installs podman/buildah/runc if missing)
+#
+# Host specifics (../shared/RUNTIME.md): crun cannot run on this hybrid-cgroup
+# host and podman's default rlimits are refused, so a containers.conf pins runc,
+# cgroupfs and the ulimits. No registry: the image is FROM scratch. Everything
+# this suite creates has a unique name and is removed on exit, even on failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+
+if ! command -v podman >/dev/null || ! command -v buildah >/dev/null || ! command -v runc >/dev/null; then
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q \
+        podman buildah runc gcc libc6-dev
+fi
+
+work=$(mktemp -d /tmp/curtain-podman.XXXXXX)
+tag="localhost/curtain-e2e:$$"
+prefix="curtain-e2e-$$"
+containers=()
+cleanup() {
+    for c in "${containers[@]}"; do podman rm -f "$c" >/dev/null 2>&1; done
+    podman rmi -f "$tag" >/dev/null 2>&1
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+n=$(ulimit -Hn)
+printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' \
+    "$n" "$n" > "$work/containers.conf"
+export CONTAINERS_CONF=$work/containers.conf
+
+passed=0
+failed=0
+ok() { echo "ok   - $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL - $1"; shift; for line in "$@"; do echo "       $line"; done; failed=$((failed + 1)); }
+
+# --- image: Dockerfile.example's final stage, with the binaries built here ---
+scripts/build-static.sh --quiet || { echo "static build failed"; exit 1; }
+mkdir "$work/ctx"
+cp target/x86_64-unknown-linux-gnu/release/curtain "$work/ctx/curtain"
+gcc -static -O2 -o "$work/ctx/myapp" tests/helpers/tapp.c || { echo "cannot build the test app"; exit 1; }
+sed -n '/^FROM scratch/,$p' Dockerfile.example \
+    | sed 's|^COPY --from=build /src/target/x86_64-unknown-linux-gnu/release/curtain /curtain|COPY curtain /curtain|' \
+    > "$work/ctx/Dockerfile"
+grep -q '^COPY curtain /curtain' "$work/ctx/Dockerfile" || { echo "Dockerfile.example's final stage changed shape"; exit 1; }
+buildah bud -q -t "$tag" "$work/ctx" >/dev/null || { echo "buildah bud failed"; exit 1; }
+
+# The image's defaults (25 s grace, 5 s pre-stop sleep) are for production;
+# the cases below set what they test.
+run() { # NAME [podman run options...] -- ARGS...
+    local name=$prefix-$1; shift
+    containers+=("$name")
+    podman run -d --name "$name" --network=none "$@" >/dev/null
+}
+# (logs are captured before grep: `podman logs | grep -q` fails under pipefail
+# when grep stops reading early)
+exit_event() { local logs; logs=$(podman logs "$1" 2>/dev/null); grep '"event":"exit"' <<<"$logs" | tail -1; }
+field() { python3 -c 'import json,sys; v=json.loads(sys.stdin.read() or "{}").get(sys.argv[1]); print(json.dumps(v) if not isinstance(v,str) else v)' "$1"; }
+state() { podman inspect "$1" --format "$2"; }
+wait_ready() { # until the container's app has written /ready
+    for _ in $(seq 200); do podman cp "$1:/ready" "$work/ready" >/dev/null 2>&1 && return 0; sleep 0.05; done
+    return 1
+}
+elapsed() { python3 -c "import time;print(round(time.time()-$1,2))"; }
+
+# 1. An app that exits on SIGTERM: a quick, expected stop.
+c=$prefix-stop
+run stop -e CURTAIN_PRE_STOP_SLEEP=0 -- "$tag" /myapp pause /
+if wait_ready "$c"; then
+    t0=$(date +%s.%N); podman stop -t 10 "$c" >/dev/null 2>&1; took=$(elapsed "$t0")
+    ev=$(exit_event "$c"); code=$(state "$c" '{{.State.ExitCode}}')
+    if [ "$code" = 143 ] && [ "$(field reason <<<"$ev")" = stopped ] && [ "$(field expected <<<"$ev")" = true ] \
+        && python3 -c "exit(0 if $took < 3 else 1)"; then
+        ok "SIGTERM-handling app: podman stop took ${took}s, exit 143, reason stopped, expected true"
+    else fail "SIGTERM-handling app" "exit=$code took=${took}s" "event: $ev"; fi
+else fail "SIGTERM-handling app: never ready"; fi
+
+# 2. An app that ignores SIGTERM, curtain's grace (2 s) shorter than podman's (10 s):
+#    curtain's SIGKILL comes first and is explained; podman never escalates.
+c=$prefix-grace
+run grace -e CURTAIN_PRE_STOP_SLEEP=0 -e CURTAIN_GRACE_PERIOD=2s -- "$tag" /myapp ignore-term /
+if wait_ready "$c"; then
+    t0=$(date +%s.%N); out=$(podman stop -t 10 "$c" 2>&1); took=$(elapsed "$t0")
+    ev=$(exit_event "$c"); code=$(state "$c" '{{.State.ExitCode}}')
+    if [ "$code" = 137 ] && [ "$(field reason <<<"$ev")" = grace_timeout ] && ! grep -q "resorting to SIGKILL" <<<"$out" \
+        && python3 -c "exit(0 if 1.9 < $took < 5 else 1)" && grep -q '"event":"grace_timeout"' <<<"$(podman logs "$c" 2>/dev/null)"; then
+        ok "app ignoring SIGTERM: curtain killed it after ${took}s (grace 2s < podman's 10s), exit 137, grace_timeout, no podman escalation"
+    else fail "app ignoring SIGTERM" "exit=$code took=${took}s podman: $out" "event: $ev"; fi
+else fail "app ignoring SIGTERM: never ready"; fi
+
+# 3. The opposite: curtain's grace (10 s) longer than podman's (2 s). podman
+#    SIGKILLs curtain itself: 137 and no exit event. This is what the README
+#    warns about.
+c=$prefix-late
+run late -e CURTAIN_PRE_STOP_SLEEP=0 -e CURTAIN_GRACE_PERIOD=10s -- "$tag" /myapp ignore-term /
+if wait_ready "$c"; then
+    t0=$(date +%s.%N); out=$(podman stop -t 2 "$c" 2>&1); took=$(elapsed "$t0")
+    ev=$(exit_event "$c"); code=$(state "$c" '{{.State.ExitCode}}')
+    if [ "$code" = 137 ] && [ -z "$ev" ] && grep -q '"event":"shutdown"' <<<"$(podman logs "$c" 2>/dev/null)"; then
+        ok "grace longer than podman's: podman SIGKILLed curtain after ${took}s, exit 137, 'shutdown' logged but no exit event"
+    else fail "grace longer than podman's" "exit=$code took=${took}s podman: $out" "event: $ev"; fi
+else fail "grace longer than podman's: never ready"; fi
+
+# 4. A pre-stop command with quoted arguments and --pre-stop-sleep, in an
+#    image that has no shell.
+c=$prefix-prestop
+run prestop -e CURTAIN_PRE_STOP_SLEEP=1s -e "CURTAIN_PRE_STOP=/myapp args /proc/self/fd/1 'drain step' done" -- "$tag" /myapp record /
+if wait_ready "$c"; then
+    podman stop -t 10 "$c" >/dev/null 2>&1
+    logs=$(podman logs "$c" 2>/dev/null); ev=$(exit_event "$c")
+    stop_ms=$(grep '"event":"stop_signal_sent"' <<<"$logs" | field elapsed_ms)
+    if grep -qx 'drain step' <<<"$logs" && grep -q '"event":"pre_stop".*"exit_code":0' <<<"$logs" \
+        && [ "${stop_ms:-0}" -ge 1000 ] && [ "$(field reason <<<"$ev")" = stopped ] && [ "$(state "$c" '{{.State.ExitCode}}')" = 0 ] \
+        && ! podman run --rm --network=none --entrypoint /bin/sh "$tag" -c true >/dev/null 2>&1; then
+        ok "pre-stop command ran without a shell, stop signal after ${stop_ms}ms of pre-stop steps, exit 0"
+    else fail "pre-stop in a shell-less image" "stop_ms=$stop_ms" "$logs"; fi
+else fail "pre-stop: never ready"; fi
+
+# 5. Zombies: orphans made through `podman exec` are reaped by curtain.
+c=$prefix-zombies
+run zombies -e CURTAIN_PRE_STOP_SLEEP=0 -- "$tag" /myapp pause /
+if wait_ready "$c"; then
+    if podman exec "$c" /myapp orphans 50; then
+        podman stop -t 10 "$c" >/dev/null 2>&1
+        reaped=$(exit_event "$c" | field orphans_reaped)
+        if [ "${reaped:-0}" -ge 50 ]; then ok "50 orphans made by podman exec were reaped by curtain (orphans_reaped=$reaped)"
+        else fail "orphans through podman exec" "orphans_reaped=$reaped"; fi
+    else fail "orphans through podman exec: still there after 30 s"; fi
+else fail "zombies: never ready"; fi
+
+# 6. OOM: --memory 32m, an app that allocates 200 MiB. curtain says oom_killed;
+#    podman's own OOMKilled needs the StaticDir cwd trick on podman 4.3.
+c=$prefix-oom
+containers+=("$c")
+podman create --name "$c" --network=none --memory 32m --memory-swap 32m "$tag" /myapp hog 200 100 >/dev/null
+(cd "$(podman inspect "$c" --format '{{.StaticDir}}')" && podman start -a "$c" >/dev/null 2>&1)
+ev=$(exit_event "$c"); code=$(state "$c" '{{.State.ExitCode}}'); podman_oom=$(state "$c" '{{.State.OOMKilled}}')
+if [ "$code" = 137 ] && [ "$(field reason <<<"$ev")" = oom_killed ]; then
+    ok "--memory 32m: exit 137, curtain says oom_killed (podman's OOMKilled: $podman_oom)"
+else fail "OOM kill" "exit=$code podman OOMKilled=$podman_oom" "event: $ev"; fi
+
+# 7. The termination message, where Kubernetes reads it.
+c=$prefix-termlog
+: > "$work/termination-log"
+run termlog -e CURTAIN_PRE_STOP_SLEEP=0 -e CURTAIN_GRACE_PERIOD=1s -v "$work/termination-log:/dev/termination-log" -- "$tag" /myapp ignore-term /
+if wait_ready "$c"; then
+    podman stop -t 10 "$c" >/dev/null 2>&1
+    msg=$(head -1 "$work/termination-log")
+    if [[ "$msg" == "grace_timeout: app ignored SIGTERM for "*"s and was killed (137)" ]] \
+        && sed -n 2p "$work/termination-log" | python3 -c 'import json,sys; assert json.load(sys.stdin)["reason"]=="grace_timeout"'; then
+        ok "termination message in /dev/termination-log: '$msg'"
+    else fail "termination message" "$(cat "$work/termination-log")"; fi
+else fail "termination log: never ready"; fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
