@@ -78,25 +78,25 @@ const RAW_JSON_FIELDS: &[&str] = &["killed_pids"];
 pub enum Value {
     Null,
     Str(String),
-    /// A number, a bool, or a JSON list: written as is.
-    Raw(String),
+    Int(i64),
+    Bool(bool),
 }
 
 impl Value {
     pub fn str(s: impl Into<String>) -> Value {
         Value::Str(s.into())
     }
-    pub fn num(n: impl fmt::Display) -> Value {
-        Value::Raw(n.to_string())
+    pub fn num(n: impl TryInto<i64>) -> Value {
+        n.try_into().map_or(Value::Null, Value::Int)
     }
-    pub fn opt_num<T: fmt::Display>(n: Option<T>) -> Value {
+    pub fn opt_num(n: Option<impl TryInto<i64>>) -> Value {
         n.map_or(Value::Null, Value::num)
     }
     pub fn opt_str(s: Option<impl Into<String>>) -> Value {
         s.map_or(Value::Null, Value::str)
     }
     pub fn bool(b: bool) -> Value {
-        Value::Raw(b.to_string())
+        Value::Bool(b)
     }
 }
 
@@ -138,6 +138,14 @@ fn push_json_str(out: &mut String, s: &str) {
 
 /// `2026-11-26T17:05:32.123Z` (RFC 3339, UTC, milliseconds).
 pub fn rfc3339(t: SystemTime) -> String {
+    let mut out = String::with_capacity(24);
+    push_rfc3339(&mut out, t);
+    out
+}
+
+/// Append the timestamp without `format!`: it is on every line, and start-up
+/// time counts (issue #5).
+fn push_rfc3339(out: &mut String, t: SystemTime) {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
     let secs = d.as_secs() as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
@@ -151,21 +159,28 @@ pub fn rfc3339(t: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        d.subsec_millis()
-    )
+    let mut digits = |n: i64, width: u32, sep: char| {
+        for i in (0..width).rev() {
+            out.push(char::from(b'0' + (n / 10_i64.pow(i) % 10) as u8));
+        }
+        out.push(sep);
+    };
+    digits(year, 4, '-');
+    digits(month, 2, '-');
+    digits(day, 2, 'T');
+    digits(rem / 3600, 2, ':');
+    digits(rem / 60 % 60, 2, ':');
+    digits(rem % 60, 2, '.');
+    digits(i64::from(d.subsec_millis()), 3, 'Z');
 }
 
 /// Render one event as a JSON object: the common fields, then the event's
 /// schema in order (`null` where absent), then any extra fields.
 pub fn render_json(line: &Line) -> String {
-    let mut out = String::with_capacity(256);
+    // Room for the longest line, the exit event, in one allocation.
+    let mut out = String::with_capacity(640);
     out.push_str("{\"timestamp\":\"");
-    out.push_str(&rfc3339(SystemTime::now()));
+    push_rfc3339(&mut out, SystemTime::now());
     out.push_str("\",\"level\":\"");
     out.push_str(line.level.as_str());
     out.push_str("\",\"target\":");
@@ -180,7 +195,10 @@ pub fn render_json(line: &Line) -> String {
         out.push(':');
         match value {
             None | Some(Value::Null) => out.push_str("null"),
-            Some(Value::Raw(raw)) => out.push_str(raw),
+            Some(Value::Int(n)) => {
+                let _ = write!(out, "{n}");
+            }
+            Some(Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
             Some(Value::Str(s)) if RAW_JSON_FIELDS.contains(&name) => out.push_str(s),
             Some(Value::Str(s)) => push_json_str(&mut out, s),
         }
@@ -211,8 +229,14 @@ pub fn render_text(line: &Line) -> String {
             Value::Str(s) if s.contains(' ') => {
                 let _ = write!(out, " {name}={s:?}");
             }
-            Value::Str(s) | Value::Raw(s) => {
+            Value::Str(s) => {
                 let _ = write!(out, " {name}={s}");
+            }
+            Value::Int(n) => {
+                let _ = write!(out, " {name}={n}");
+            }
+            Value::Bool(b) => {
+                let _ = write!(out, " {name}={b}");
             }
         }
     }
@@ -263,7 +287,7 @@ impl Visit for Fields {
         }
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.fields.push((field.name(), Value::num(value)));
+        self.fields.push((field.name(), Value::Int(value)));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.fields.push((field.name(), Value::num(value)));
