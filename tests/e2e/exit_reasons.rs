@@ -263,7 +263,9 @@ fn termination_log_disabled_or_unwritable_never_changes_the_exit() {
 /// default termination log when /dev/termination-log exists.
 #[test]
 fn the_static_binary_runs_as_pid1_in_an_empty_root() {
-    let _g = shared();
+    // Alone: the first call builds the static release binary (a minute of
+    // both cores), which must not run beside the timing-sensitive tests.
+    let _g = exclusive();
     let dir = Scratch::new("static");
     let root = empty_root(&dir);
     std::fs::create_dir_all(root.join("dev")).expect("dev");

@@ -63,7 +63,9 @@ fn commands_run_in_order_while_the_app_runs_before_the_stop_signal() {
 /// holds nothing but it and the test app.
 #[test]
 fn quoted_arguments_run_without_a_shell() {
-    let _g = shared();
+    // Alone: the first call builds the static release binary (a minute of
+    // both cores), which must not run beside the timing-sensitive tests.
+    let _g = exclusive();
     let dir = Scratch::new("noshell");
     let root = empty_root(&dir);
     let root_s = root.to_string_lossy().into_owned();

@@ -17,8 +17,9 @@ use serde_json::Value;
 
 pub const CURTAIN: &str = env!("CARGO_BIN_EXE_curtain");
 
-/// Stress tests (20 000 orphans, signal storms) take this lock for writing,
-/// every other test for reading, so a stress test runs alone.
+/// Stress tests (20 000 orphans, signal storms) and the tests that build the
+/// static binary take this lock for writing, every other test for reading, so
+/// they run alone.
 static SUITE: RwLock<()> = RwLock::new(());
 
 pub fn shared() -> RwLockReadGuard<'static, ()> {

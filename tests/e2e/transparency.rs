@@ -155,11 +155,21 @@ fn curtain_keeps_no_inherited_fd_and_leaves_its_directory() {
         .expect("sh");
     wait_file(&dir.path("ready"), SECS_10);
     let pid = child.id();
-    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("fd dir")
-        .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
-        .collect();
-    fds.sort();
+    // curtain briefly opens files of its own (the cgroup counter, about 1 ms
+    // after the spawn); an inherited descriptor would stay open for good.
+    let fds = || {
+        let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .expect("fd dir")
+            .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+            .collect();
+        fds.sort();
+        fds
+    };
+    let deadline = std::time::Instant::now() + SECS_5;
+    while fds() != ["0", "1", "2"] && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let fds = fds();
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).expect("cwd");
     // SAFETY: plain kill of our child.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
