@@ -90,7 +90,11 @@ impl fmt::Display for ConfigError {
     }
 }
 
-const DURATION_HELP: &str = "expected a duration like 500ms, 10s, 1m30s or 25 (seconds)";
+const DURATION_HELP: &str = "expected a duration like 500ms, 10s, 1m30s or 25 (seconds), at most 365 days";
+
+/// The longest duration accepted. Deadlines are instants (`now + duration`),
+/// and that addition must never overflow in PID 1.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 const SIGNAL_HELP: &str = "expected a signal name (TERM, SIGQUIT, RTMIN+2) or number (1-64)";
 
 /// Parse `500ms`, `10s`, `1m30s`, `2h`, or a bare number of seconds.
@@ -100,7 +104,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         return None;
     }
     if let Ok(secs) = t.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs)).filter(|d| *d <= MAX_DURATION);
     }
     let mut total = Duration::ZERO;
     let mut rest = t;
@@ -122,7 +126,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         total = total.checked_add(part)?;
         rest = &rest[unit_len..];
     }
-    Some(total)
+    Some(total).filter(|d| *d <= MAX_DURATION)
 }
 
 impl Config {
@@ -276,7 +280,19 @@ mod tests {
         for (text, ms) in ok {
             assert_eq!(parse_duration(text), Some(Duration::from_millis(ms)), "{text}");
         }
-        for bad in ["", "5x", "s", "1.5s", "-1", "10 s", "ms10", "1m30"] {
+        assert_eq!(parse_duration("8760h"), Some(MAX_DURATION));
+        for bad in [
+            "",
+            "5x",
+            "s",
+            "1.5s",
+            "-1",
+            "10 s",
+            "ms10",
+            "1m30",
+            "8761h",
+            "18446744073709551615",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
     }

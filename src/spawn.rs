@@ -37,7 +37,8 @@ pub fn spawn_app(command: &[OsString], setup: &SignalSetup) -> Result<i32, Outco
         stdin: Stdin::Inherit,
         cwd: None,
     };
-    sys::spawn(&req).map_err(|e| exec_failure(&command[0], e))
+    let program = command.first().map_or(OsStr::new(""), OsString::as_os_str);
+    sys::spawn(&req).map_err(|e| exec_failure(program, e))
 }
 
 /// Start a pre-stop command: stdin /dev/null (closed in a root without one),

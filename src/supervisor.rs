@@ -179,11 +179,11 @@ fn log_start(cfg: &Config, own_pid: i32, pid1: bool, oom: &OomWatch) {
 
 impl Supervisor<'_> {
     fn event_loop(&mut self) {
-        let ctx_map = self.cfg.signal_map.clone();
+        let cfg = self.cfg;
         let ctx = signals::Context {
             own_pid: self.own_pid,
-            stop_signal: self.cfg.stop_signal,
-            map: &ctx_map,
+            stop_signal: cfg.stop_signal,
+            map: &cfg.signal_map,
         };
         while self.stage != Stage::Done {
             let timeout = self
@@ -295,14 +295,23 @@ impl Supervisor<'_> {
         let now = Instant::now();
         if self.shutdown.is_some() {
             // A repeat: pass it on, never restart the sequence.
-            info!(event = "signal", signal = %sig, sender_pid = info.pid, sender_uid = info.uid, "{sig} repeated during shutdown, passed on");
-            if self.app_running() {
-                if let SignalAction::Forward(to) = signals::forward_as(sig, &self.cfg.signal_map) {
-                    self.signal_app(to, self.cfg.scope);
-                }
-            } else {
-                self.signal_leftovers(sig);
+            let to = match signals::forward_as(sig, &self.cfg.signal_map) {
+                SignalAction::Forward(to) => Some(to),
+                _ => None,
+            };
+            match to {
+                Some(to) if self.app_running() => self.signal_app(to, self.cfg.scope),
+                Some(to) => self.signal_leftovers(to),
+                None => {}
             }
+            info!(
+                event = "signal",
+                signal = %sig,
+                forwarded_as = to.map(|s| s.name()),
+                sender_pid = info.pid,
+                sender_uid = info.uid,
+                "{sig} repeated during shutdown, passed on"
+            );
             return;
         }
         let sender = Sender {

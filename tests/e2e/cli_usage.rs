@@ -46,6 +46,11 @@ fn bad_flags_exit_2_naming_the_value() {
         (&["--grace-period", "5x", "--"], &["'5x'", "--grace-period"]),
         (&["--grace-period", "1.5s", "--"], &["'1.5s'"]),
         (
+            &["--grace-period", "18446744073709551615", "--"],
+            &["'18446744073709551615'"],
+        ),
+        (&["--pre-stop-sleep", "9000h", "--"], &["'9000h'"]),
+        (
             &["--pre-stop-sleep", "soon", "--"],
             &["'soon'", "--pre-stop-sleep"],
         ),
