@@ -201,10 +201,9 @@ fn termination_message_is_written_capped_and_replaces_an_older_one() {
             ..Options::default()
         },
         &["--grace-period", "1s", "--", tapp(), "ignore-term", dir.s()],
-    );
-    wait_file(&dir.path("ready"), SECS_10);
-    run.signal(libc::SIGTERM);
-    let f = run.wait(SECS_10);
+    )
+    .ready(&dir);
+    let f = run.stop(libc::SIGTERM);
     f.assert_exit(137, "grace_timeout", false);
     let text = std::fs::read_to_string(&path).expect("message");
     assert!(

@@ -17,8 +17,7 @@ fn an_idle_curtain_does_not_wake_up() {
     let _g = shared();
     for mode in MODES {
         let dir = Scratch::new("idle");
-        let run = Run::start(mode, &["--", tapp(), "pause", dir.s()]);
-        wait_file(&dir.path("ready"), SECS_10);
+        let run = Run::start(mode, &["--", tapp(), "pause", dir.s()]).ready(&dir);
         let pid = run.curtain_pid();
         // Let curtain finish logging its start-up before counting.
         run.wait_line("spawned", SECS_5, |l| l.contains("\"spawned\""));

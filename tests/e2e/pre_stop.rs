@@ -27,11 +27,10 @@ fn commands_run_in_order_while_the_app_runs_before_the_stop_signal() {
                 "record",
                 dir.s(),
             ],
-        );
-        wait_file(&dir.path("ready"), SECS_10);
+        )
+        .ready(&dir);
         let t0 = mono_ns();
-        run.signal(libc::SIGTERM);
-        let f = run.wait(SECS_10);
+        let f = run.stop(libc::SIGTERM);
         f.assert_exit(0, "stopped", true);
         let (m1, m2) = (mark(&dir.path("p1")), mark(&dir.path("p2")));
         let term = recorded(&dir)
@@ -129,11 +128,10 @@ fn a_hung_command_is_killed_at_the_stop_window() {
             "record",
             dir.s(),
         ],
-    );
-    wait_file(&dir.path("ready"), SECS_10);
+    )
+    .ready(&dir);
     let t0 = mono_ns();
-    run.signal(libc::SIGTERM);
-    let f = run.wait(SECS_10);
+    let f = run.stop(libc::SIGTERM);
     f.assert_exit(0, "stopped", true);
     // Budget 2 s, stop window min(2 s, 2 s / 4) = 0.5 s: the stop signal at 1.5 s.
     let term = wait_recorded(&dir, libc::SIGTERM, SECS_5);
@@ -165,10 +163,9 @@ fn a_missing_command_is_logged_and_the_sequence_goes_on() {
                 "record",
                 dir.s(),
             ],
-        );
-        wait_file(&dir.path("ready"), SECS_10);
-        run.signal(libc::SIGTERM);
-        let f = run.wait(SECS_10);
+        )
+        .ready(&dir);
+        let f = run.stop(libc::SIGTERM);
         f.assert_exit(0, "stopped", true);
         assert!(dir.path("p2").exists(), "the next command still runs");
         let first = f
@@ -197,8 +194,8 @@ fn pre_stop_sleep_delays_the_stop_signal() {
         let run = Run::start(
             mode,
             &["--pre-stop-sleep", "500ms", "--", tapp(), "record", dir.s()],
-        );
-        wait_file(&dir.path("ready"), SECS_10);
+        )
+        .ready(&dir);
         let t0 = mono_ns();
         run.signal(libc::SIGTERM);
         let term = wait_recorded(&dir, libc::SIGTERM, SECS_5);
@@ -232,11 +229,10 @@ fn pre_stop_steps_share_the_grace_budget() {
                 "ignore-term",
                 dir.s(),
             ],
-        );
-        wait_file(&dir.path("ready"), SECS_10);
+        )
+        .ready(&dir);
         let sent = std::time::Instant::now();
-        run.signal(libc::SIGTERM);
-        let f = run.wait(SECS_10);
+        let f = run.stop(libc::SIGTERM);
         let after = sent.elapsed();
         f.assert_exit(137, "grace_timeout", false);
         let stop = f.event("stop_signal_sent")["elapsed_ms"].as_u64().unwrap_or(0);

@@ -16,10 +16,8 @@ fn app_that_exits_on_sigterm_is_stopped() {
     for mode in MODES {
         // Dies of SIGTERM: 143, still a graceful stop.
         let dir = Scratch::new("stop");
-        let run = Run::start(mode, &["--", tapp(), "pause", dir.s()]);
-        wait_file(&dir.path("ready"), SECS_10);
-        run.signal(libc::SIGTERM);
-        let f = run.wait(SECS_10);
+        let run = Run::start(mode, &["--", tapp(), "pause", dir.s()]).ready(&dir);
+        let f = run.stop(libc::SIGTERM);
         f.assert_exit(143, "stopped", true);
         let exit = f.exit();
         assert_eq!(exit["trigger_signal"], "SIGTERM");
@@ -27,10 +25,8 @@ fn app_that_exits_on_sigterm_is_stopped() {
         assert!(exit["stop_ms"].as_u64().is_some(), "{f:#?}");
         // Catches SIGTERM and exits 0.
         let dir = Scratch::new("stop0");
-        let run = Run::start(mode, &["--", tapp(), "record", dir.s()]);
-        wait_file(&dir.path("ready"), SECS_10);
-        run.signal(libc::SIGINT);
-        let f = run.wait(SECS_10);
+        let run = Run::start(mode, &["--", tapp(), "record", dir.s()]).ready(&dir);
+        let f = run.stop(libc::SIGINT);
         f.assert_exit(0, "stopped", true);
         // With no --stop-signal the app gets the signal that started it.
         assert_eq!(recorded(&dir).first().map(|r| r.0), Some(libc::SIGINT));
@@ -56,12 +52,11 @@ fn app_ignoring_sigterm_is_killed_at_the_deadline() {
                 dir.s(),
                 "child",
             ],
-        );
-        wait_file(&dir.path("ready"), SECS_10);
+        )
+        .ready(&dir);
         let child: i32 = wait_file(&dir.path("child"), SECS_5).trim().parse().expect("pid");
         let sent = std::time::Instant::now();
-        run.signal(libc::SIGTERM);
-        let f = run.wait(SECS_10);
+        let f = run.stop(libc::SIGTERM);
         let after = sent.elapsed();
         f.assert_exit(137, "grace_timeout", false);
         assert!(
@@ -117,11 +112,10 @@ fn stop_signal_replaces_sigterm_and_scope_child_spares_the_group() {
                 "child",
                 "keep",
             ],
-        );
-        wait_file(&dir.path("ready"), SECS_10);
+        )
+        .ready(&dir);
         wait_file(&dir.path("child-ready"), SECS_10);
-        run.signal(libc::SIGTERM);
-        let f = run.wait(SECS_10);
+        let f = run.stop(libc::SIGTERM);
         // The app got SIGQUIT, never SIGTERM; it keeps running and is killed.
         let got: Vec<i32> = recorded(&dir).into_iter().map(|r| r.0).collect();
         assert_eq!(got, vec![libc::SIGQUIT], "{f:#?}");
@@ -145,8 +139,8 @@ fn the_stop_signal_itself_starts_a_shutdown() {
     let run = Run::start(
         Mode::Subreaper,
         &["--stop-signal", "USR2", "--", tapp(), "record", dir.s()],
-    );
-    wait_file(&dir.path("ready"), SECS_10);
+    )
+    .ready(&dir);
     run.signal(libc::SIGUSR2);
     wait_recorded(&dir, libc::SIGUSR2, SECS_5);
     run.signal(libc::SIGTERM); // a repeat: passed on, the app exits 0
@@ -175,12 +169,11 @@ fn a_repeated_sigterm_reaches_the_app() {
                 "record",
                 dir.s(),
             ],
-        );
-        wait_file(&dir.path("ready"), SECS_10);
+        )
+        .ready(&dir);
         run.signal(libc::SIGTERM);
         run.wait_line("shutdown", SECS_5, |l| l.contains("\"event\":\"shutdown\""));
-        run.signal(libc::SIGTERM);
-        let f = run.wait(SECS_10);
+        let f = run.stop(libc::SIGTERM);
         f.assert_exit(0, "stopped", true);
         assert!(
             f.elapsed < Duration::from_secs(4),
@@ -213,10 +206,8 @@ fn the_sender_is_recorded() {
     }
     // From the test, outside curtain's pid namespace.
     let dir = Scratch::new("outside");
-    let run = Run::start(Mode::Pid1, &["--", tapp(), "pause", dir.s()]);
-    wait_file(&dir.path("ready"), SECS_10);
-    run.signal(libc::SIGTERM);
-    let f = run.wait(SECS_10);
+    let run = Run::start(Mode::Pid1, &["--", tapp(), "pause", dir.s()]).ready(&dir);
+    let f = run.stop(libc::SIGTERM);
     assert_eq!(f.event("shutdown")["sender_pid"], 0);
     assert_eq!(f.event("shutdown")["sender_comm"], serde_json::Value::Null);
     assert_eq!(f.exit()["trigger_sender_pid"], 0);
@@ -282,10 +273,9 @@ fn remap_exit_turns_a_stop_into_success() {
     let run = Run::start(
         Mode::Pid1,
         &["--remap-exit", "143:0", "--", tapp(), "pause", dir.s()],
-    );
-    wait_file(&dir.path("ready"), SECS_10);
-    run.signal(libc::SIGTERM);
-    let f = run.wait(SECS_10);
+    )
+    .ready(&dir);
+    let f = run.stop(libc::SIGTERM);
     assert_eq!(f.code, Some(0));
     assert_eq!(f.exit()["exit_code"], 0);
     assert_eq!(f.exit()["original_exit_code"], 143);
@@ -325,8 +315,7 @@ fn a_sigterm_before_the_app_runs_is_not_lost() {
 fn survives_a_signal_storm() {
     let _g = exclusive();
     let dir = Scratch::new("storm");
-    let run = Run::start(Mode::Pid1, &["--", tapp(), "record", dir.s()]);
-    wait_file(&dir.path("ready"), SECS_10);
+    let run = Run::start(Mode::Pid1, &["--", tapp(), "record", dir.s()]).ready(&dir);
     let pid = run.curtain_pid();
     let rss = || {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");

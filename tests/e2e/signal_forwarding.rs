@@ -23,15 +23,13 @@ fn every_signal_reaches_the_app_but_sigchld() {
     let _g = shared();
     for mode in MODES {
         let dir = Scratch::new("fwd");
-        let run = Run::start(mode, &["--", tapp(), "record", dir.s()]);
-        wait_file(&dir.path("ready"), SECS_10);
+        let run = Run::start(mode, &["--", tapp(), "record", dir.s()]).ready(&dir);
         for sig in SIGNALS.into_iter().chain([rt(1), libc::SIGRTMAX()]) {
             run.signal(sig);
             wait_recorded(&dir, sig, SECS_5);
         }
         run.signal(libc::SIGCHLD);
-        run.signal(libc::SIGTERM);
-        let f = run.wait(SECS_10);
+        let f = run.stop(libc::SIGTERM);
         f.assert_exit(0, "stopped", true);
         let got: Vec<i32> = recorded(&dir).into_iter().map(|(s, _)| s).collect();
         assert!(
@@ -61,15 +59,14 @@ fn map_signal_rewrites_and_drops() {
                 "record",
                 dir.s(),
             ],
-        );
-        wait_file(&dir.path("ready"), SECS_10);
+        )
+        .ready(&dir);
         run.signal(libc::SIGUSR1); // dropped
         run.signal(libc::SIGHUP); // arrives as USR1
         wait_recorded(&dir, libc::SIGUSR1, SECS_5);
         run.signal(rt(2));
         wait_recorded(&dir, libc::SIGUSR2, SECS_5);
-        run.signal(libc::SIGTERM);
-        let f = run.wait(SECS_10);
+        let f = run.stop(libc::SIGTERM);
         let got: Vec<i32> = recorded(&dir).into_iter().map(|(s, _)| s).collect();
         assert_eq!(got, vec![libc::SIGUSR1, libc::SIGUSR2, libc::SIGTERM], "{f:#?}");
     }
@@ -85,8 +82,8 @@ fn map_signal_from_the_environment() {
             ..Options::default()
         },
         &[tapp(), "record", dir.s()],
-    );
-    wait_file(&dir.path("ready"), SECS_10);
+    )
+    .ready(&dir);
     run.signal(libc::SIGWINCH);
     run.signal(libc::SIGHUP);
     wait_recorded(&dir, libc::SIGUSR2, SECS_5);
@@ -117,8 +114,8 @@ fn signal_scope_group_reaches_the_group_and_child_spares_it() {
                 dir.s(),
                 "child",
             ],
-        );
-        wait_file(&dir.path("ready"), SECS_10);
+        )
+        .ready(&dir);
         let child: i32 = wait_file(&dir.path("child"), SECS_5).trim().parse().expect("pid");
         // SIGURG's default action is to ignore; SIGUSR2's is to terminate.
         run.signal(libc::SIGUSR2);

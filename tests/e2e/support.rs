@@ -221,6 +221,18 @@ impl Run {
         assert_eq!(rc, 0, "kill({pid}, {sig})");
     }
 
+    /// Wait until the app has written `dir/ready` (tapp's readiness marker).
+    pub fn ready(self, dir: &Scratch) -> Run {
+        wait_file(&dir.path("ready"), SECS_10);
+        self
+    }
+
+    /// Send `sig` to curtain and wait (10 s at most) for it to exit.
+    pub fn stop(self, sig: i32) -> Finished {
+        self.signal(sig);
+        self.wait(SECS_10)
+    }
+
     pub fn lines(&self) -> Vec<String> {
         self.stdout.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

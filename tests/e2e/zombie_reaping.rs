@@ -32,8 +32,7 @@ fn reaps_an_orphaned_zombie_while_the_app_runs() {
         let dir = Scratch::new("zombie");
         let run = Run::start(mode, &["--", tapp(), "zombie", dir.s()]);
         wait_file(&dir.path("reaped"), SECS_10);
-        run.signal(libc::SIGTERM);
-        let f = run.wait(SECS_10);
+        let f = run.stop(libc::SIGTERM);
         f.assert_exit(143, "stopped", true);
 
         assert_eq!(f.exit()["orphans_reaped"], 1, "{f:#?}");
