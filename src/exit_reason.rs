@@ -80,6 +80,7 @@ pub struct Facts {
     pub killed_at_deadline: bool,
     /// The cgroup's OOM-kill counter rose while the app ran.
     pub oom_rose: bool,
+    /// A shutdown was requested while the app still ran.
     pub shutdown_requested: bool,
     /// Every signal curtain sent (forwarded or stop signal) to the app.
     pub sent_to_app: SignalMask,

@@ -69,7 +69,11 @@ pub fn finish(cfg: &Config, started: Instant, oom: &OomWatch, pid1: bool, s: &Su
         outcome: s.outcome.clone(),
         killed_at_deadline: s.killed_at_deadline,
         oom_rose: may_be_oom && !s.killed_at_deadline && oom.rose(pid1),
-        shutdown_requested: s.shutdown.is_some(),
+        // A shutdown requested after the app had ended by itself (while its
+        // leftovers were being stopped) does not make its end a stop.
+        shutdown_requested: s
+            .shutdown
+            .is_some_and(|sd| s.app_ended.map_or(true, |end| sd.started <= end)),
         sent_to_app: s.sent_to_app,
     };
     let reason = exit_reason::classify(&facts);

@@ -248,6 +248,27 @@ fn leftovers_are_stopped_then_killed() {
     }
 }
 
+/// A SIGTERM while curtain waits for leftovers: they get it at once, the
+/// shutdown is recorded, and the app's own earlier exit stays `exited`.
+#[test]
+fn a_sigterm_while_waiting_for_leftovers() {
+    let _g = shared();
+    for mode in MODES {
+        let dir = Scratch::new("late-term");
+        let run = Run::start(mode, &["--grace-period", "2s", "--", tapp(), "leave-bg", dir.s()]);
+        run.wait_line("leftovers", SECS_5, |l| l.contains("\"event\":\"leftovers\""));
+        let f = run.stop(libc::SIGTERM);
+        f.assert_exit(0, "exited", false);
+        let exit = f.exit();
+        assert_eq!(exit["shutdown_requested"], true, "{f:#?}");
+        assert_eq!(exit["trigger_signal"], "SIGTERM");
+        assert!(exit["leftovers_killed"].as_u64() >= Some(1), "{f:#?}");
+        // The leftover ignores SIGTERM: SIGKILL at the deadline, 2 s after
+        // the app ended, not 2 s after the late SIGTERM or later.
+        assert!(f.elapsed < Duration::from_millis(3500), "{f:#?}");
+    }
+}
+
 /// Leftovers that stop on SIGTERM end the wait at once: curtain never sleeps
 /// out the grace period.
 #[test]
