@@ -71,7 +71,7 @@ pub fn schema(event: &str) -> &'static [&'static str] {
 }
 
 /// Fields whose string value is already JSON (a list), written unquoted.
-const RAW_JSON_FIELDS: &[&str] = &["killed_pids"];
+pub const RAW_JSON_FIELDS: &[&str] = &["killed_pids", "left"];
 
 /// A field value, typed just enough to write JSON.
 #[derive(Debug, Clone, PartialEq)]

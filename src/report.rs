@@ -83,8 +83,11 @@ pub fn finish(cfg: &Config, started: Instant, oom: &OomWatch, pid1: bool, s: &Su
     let stop_ms = s
         .shutdown
         .and_then(|sd| Some(millis(sd.stop_sent?, s.app_ended?)));
+    // Shutdown request -> stop signal (or the app's end during the pre-stop
+    // steps); null without a shutdown, or when it came after the app's end.
     let pre_stop_ms = s
         .shutdown
+        .filter(|_| facts.shutdown_requested)
         .map(|sd| millis(sd.started, sd.stop_sent.or(s.app_ended).unwrap_or(now)));
     let message = sentence(reason, s, original, stop_ms);
 

@@ -150,6 +150,14 @@ pub fn run(cfg: &Config, setup: &SignalSetup, started: Instant) -> i32 {
     report::finish(cfg, started, &sup.oom, pid1, &sup.summary())
 }
 
+/// `[12,13]`: a list of pids for a JSON field (see `logging::RAW_JSON_FIELDS`).
+fn json_list(pids: &[i32]) -> String {
+    format!(
+        "[{}]",
+        pids.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+    )
+}
+
 fn finish_early(cfg: &Config, started: Instant, pid1: bool, outcome: Outcome) -> i32 {
     let oom = OomWatch::default();
     log_start(cfg, std::process::id() as i32, pid1, &oom);
@@ -499,7 +507,7 @@ impl Supervisor<'_> {
                 let left = reaper::own_children().unwrap_or_default();
                 warn!(
                     event = "kill_timeout",
-                    left = format!("{left:?}"),
+                    left = json_list(&left),
                     "{} process(es) still not reaped {}s after SIGKILL; exiting anyway",
                     left.len(),
                     KILL_REAP_BOUND.as_secs()
@@ -526,10 +534,7 @@ impl Supervisor<'_> {
             }
         }
         self.signal_leftovers(Signal::KILL);
-        let pids = format!(
-            "[{}]",
-            killed.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
-        );
+        let pids = json_list(&killed);
         warn!(
             event = "grace_timeout",
             elapsed_ms = millis(started, now),

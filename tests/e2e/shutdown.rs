@@ -262,6 +262,11 @@ fn a_sigterm_while_waiting_for_leftovers() {
         let exit = f.exit();
         assert_eq!(exit["shutdown_requested"], true, "{f:#?}");
         assert_eq!(exit["trigger_signal"], "SIGTERM");
+        assert_eq!(
+            exit["pre_stop_ms"],
+            serde_json::Value::Null,
+            "no pre-stop phase for the app"
+        );
         assert!(exit["leftovers_killed"].as_u64() >= Some(1), "{f:#?}");
         // The leftover ignores SIGTERM: SIGKILL at the deadline, 2 s after
         // the app ended, not 2 s after the late SIGTERM or later.
