@@ -3,7 +3,7 @@
 
 use crate::support::*;
 
-const SIGNALS: [i32; 8] = [
+const SIGNALS: [i32; 12] = [
     libc::SIGHUP,
     libc::SIGQUIT,
     libc::SIGUSR1,
@@ -12,7 +12,21 @@ const SIGNALS: [i32; 8] = [
     libc::SIGCONT,
     libc::SIGALRM,
     libc::SIGPWR,
+    // Sent by another process, these are forwarded too (SPEC §3), and
+    // never stop or end curtain itself.
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+    libc::SIGPIPE,
 ];
+
+/// The state letter of /proc/PID/stat (R, S, T for stopped, ...).
+fn state(pid: i32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
+        .unwrap_or('?')
+}
 
 fn rt(n: i32) -> i32 {
     libc::SIGRTMIN() + n
@@ -28,6 +42,7 @@ fn every_signal_reaches_the_app_but_sigchld() {
             run.signal(sig);
             wait_recorded(&dir, sig, SECS_5);
         }
+        assert_ne!(state(run.curtain_pid()), 'T', "curtain must never stop");
         run.signal(libc::SIGCHLD);
         let f = run.stop(libc::SIGTERM);
         f.assert_exit(0, "stopped", true);

@@ -1,19 +1,21 @@
 //! Under a terminal the app's process group is the foreground group, so
-//! Ctrl-C goes from the terminal straight to the app (`docker run -it`).
+//! Ctrl-C goes from the terminal straight to the app (`docker run -it`), and
+//! the terminal can never stop curtain itself.
 
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-#[test]
-fn app_is_the_foreground_group_and_ctrl_c_reaches_it() {
-    let _g = shared();
-    let dir = Scratch::new("tty");
-    let (mut master, slave) = {
+/// curtain on a fresh pseudo-terminal that is its controlling terminal (as a
+/// runtime does for `-t`); returns curtain, the master side, and a thread
+/// that collects everything written to the terminal.
+fn spawn_on_pty(args: &[&str], tostop: bool) -> (Child, std::fs::File, JoinHandle<String>) {
+    let (master, slave) = {
         let (mut m, mut s) = (0, 0);
         // SAFETY: openpty fills two descriptors we then own.
         let rc = unsafe {
@@ -34,13 +36,22 @@ fn app_is_the_foreground_group_and_ctrl_c_reaches_it() {
         // SAFETY: fresh descriptors from openpty.
         unsafe { (std::fs::File::from_raw_fd(m), OwnedFd::from_raw_fd(s)) }
     };
+    if tostop {
+        // SAFETY: termios calls on a descriptor we own, with a valid struct.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            assert_eq!(libc::tcgetattr(slave.as_raw_fd(), &mut t), 0);
+            t.c_lflag |= libc::TOSTOP;
+            assert_eq!(libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &t), 0);
+        }
+    }
     let mut cmd = Command::new(CURTAIN);
-    cmd.args(["--log-format", "json", "--", tapp(), "tty", dir.s()])
+    cmd.args(args)
         .stdin(Stdio::from(slave.try_clone().expect("dup")))
         .stdout(Stdio::from(slave.try_clone().expect("dup")))
         .stderr(Stdio::from(slave));
     // SAFETY: async-signal-safe calls only: a new session whose controlling
-    // terminal is the pty, as a container runtime does for `-t`.
+    // terminal is the pty.
     unsafe {
         cmd.pre_exec(|| {
             if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
@@ -49,11 +60,10 @@ fn app_is_the_foreground_group_and_ctrl_c_reaches_it() {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().expect("curtain");
+    let child = cmd.spawn().expect("curtain");
     // The Command holds copies of the slave: close them, so the master sees
     // end-of-file once curtain and the app are gone.
     drop(cmd);
-    // Drain the terminal so nothing ever blocks on it.
     let mut reader = master.try_clone().expect("dup");
     let output = std::thread::spawn(move || {
         let mut all = Vec::new();
@@ -66,6 +76,26 @@ fn app_is_the_foreground_group_and_ctrl_c_reaches_it() {
         }
         String::from_utf8_lossy(&all).into_owned()
     });
+    (child, master, output)
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + SECS_10;
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "curtain did not exit");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn app_is_the_foreground_group_and_ctrl_c_reaches_it() {
+    let _g = shared();
+    let dir = Scratch::new("tty");
+    let (mut child, mut master, output) =
+        spawn_on_pty(&["--log-format", "json", "--", tapp(), "tty", dir.s()], false);
     let ready = wait_file(&dir.path("ready"), SECS_10);
     let (pgrp, tpgid) = ready.trim().split_once(' ').expect("pgrp tpgid");
     assert_eq!(
@@ -74,17 +104,7 @@ fn app_is_the_foreground_group_and_ctrl_c_reaches_it() {
     );
     assert_ne!(pgrp, child.id().to_string(), "the app has a group of its own");
     master.write_all(&[0x03]).expect("Ctrl-C");
-    let deadline = std::time::Instant::now() + SECS_10;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "curtain did not exit after Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let status = wait_exit(&mut child);
     drop(master);
     assert_eq!(status.code(), Some(130), "the app died of SIGINT");
     let text = output.join().unwrap_or_default();
@@ -95,5 +115,44 @@ fn app_is_the_foreground_group_and_ctrl_c_reaches_it() {
     assert!(
         exit.contains("\"reason\":\"signaled\"") && exit.contains("\"signal\":\"SIGINT\""),
         "{exit}"
+    );
+}
+
+/// With TOSTOP set, a background process that writes to its terminal gets
+/// SIGTTOU, which stops it by default. curtain logs to the terminal from the
+/// background (the app owns the foreground) and must never stop.
+#[test]
+fn the_terminal_never_stops_curtain() {
+    let _g = shared();
+    let dir = Scratch::new("tostop");
+    let args = [
+        "--log-format",
+        "json",
+        "--log-level",
+        "debug",
+        "--",
+        tapp(),
+        "record",
+        dir.s(),
+    ];
+    let (mut child, master, output) = spawn_on_pty(&args, true);
+    wait_file(&dir.path("ready"), SECS_10);
+    let pid = child.id() as i32;
+    // SAFETY: plain kill(2) to our child.
+    unsafe { libc::kill(pid, libc::SIGUSR1) };
+    wait_recorded(&dir, libc::SIGUSR1, SECS_5);
+    std::thread::sleep(Duration::from_millis(100));
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+    assert_ne!(state, Some('T'), "curtain was stopped by its terminal: {stat}");
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let status = wait_exit(&mut child);
+    drop(master);
+    assert_eq!(status.code(), Some(0));
+    let text = output.join().unwrap_or_default();
+    assert!(
+        text.contains("\"event\":\"signal\"") && text.contains("\"event\":\"exit\""),
+        "{text}"
     );
 }
