@@ -230,6 +230,13 @@ pub struct Context<'a> {
 }
 
 /// Decide what a received signal means (SPEC §3), without any syscall.
+///
+/// The kernel's hang-up SIGHUP (SI_KERNEL) is forwarded like any other. On a
+/// hang-up Linux signals only the session leader (curtain, as runc makes
+/// PID 1), not the foreground group (the app's); the group gets one only when
+/// the leader itself exits (`tty_signal_session_leader`). Dropping it would
+/// leave the app unaware, and passing it on cannot double it (e2e test
+/// `tty::a_terminal_hangup_reaches_the_app_once`).
 pub fn classify(info: &SigInfo, ctx: &Context) -> SignalAction {
     let sig = Signal(info.signo);
     let from_kernel = info.code == sys::SI_KERNEL;
@@ -238,9 +245,6 @@ pub fn classify(info: &SigInfo, ctx: &Context) -> SignalAction {
         // A write to a closed or broken stdout raises SIGPIPE at the writer,
         // with si_code SI_USER and the writer's own pid: that one is ours.
         libc::SIGPIPE if info.code == sys::SI_USER && info.pid == ctx.own_pid => return SignalAction::Ignore,
-        // A closing terminal sends its hang-up straight to the foreground
-        // group (the app's) too; passing ours on would double it.
-        libc::SIGHUP if from_kernel => return SignalAction::Drop,
         // Job-control stops from our own (background) terminal access.
         libc::SIGTTIN | libc::SIGTTOU | libc::SIGTSTP if from_kernel => return SignalAction::Drop,
         libc::SIGTERM | libc::SIGINT => return SignalAction::Shutdown,
@@ -321,7 +325,10 @@ mod tests {
                 info(libc::SIGPIPE, user, 9),
                 SignalAction::Forward(Signal(libc::SIGPIPE)),
             ),
-            (info(libc::SIGHUP, sys::SI_KERNEL, 0), SignalAction::Drop),
+            (
+                info(libc::SIGHUP, sys::SI_KERNEL, 0),
+                SignalAction::Forward(Signal(libc::SIGUSR1)),
+            ),
             (
                 info(libc::SIGHUP, user, 9),
                 SignalAction::Forward(Signal(libc::SIGUSR1)),

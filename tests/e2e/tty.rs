@@ -12,9 +12,14 @@ use std::time::{Duration, Instant};
 use crate::support::*;
 
 /// curtain on a fresh pseudo-terminal that is its controlling terminal (as a
-/// runtime does for `-t`); returns curtain, the master side, and a thread
-/// that collects everything written to the terminal.
-fn spawn_on_pty(args: &[&str], tostop: bool) -> (Child, std::fs::File, JoinHandle<String>) {
+/// runtime does for `-t`); returns curtain, the master side, and (with
+/// `collect`) a thread that gathers everything written to the terminal. That
+/// thread holds a copy of the master, so the terminal cannot hang up then.
+fn spawn_on_pty(
+    args: &[&str],
+    tostop: bool,
+    collect: bool,
+) -> (Child, std::fs::File, Option<JoinHandle<String>>) {
     let (master, slave) = {
         let (mut m, mut s) = (0, 0);
         // SAFETY: openpty fills two descriptors we then own.
@@ -64,6 +69,9 @@ fn spawn_on_pty(args: &[&str], tostop: bool) -> (Child, std::fs::File, JoinHandl
     // The Command holds copies of the slave: close them, so the master sees
     // end-of-file once curtain and the app are gone.
     drop(cmd);
+    if !collect {
+        return (child, master, None);
+    }
     let mut reader = master.try_clone().expect("dup");
     let output = std::thread::spawn(move || {
         let mut all = Vec::new();
@@ -76,7 +84,7 @@ fn spawn_on_pty(args: &[&str], tostop: bool) -> (Child, std::fs::File, JoinHandl
         }
         String::from_utf8_lossy(&all).into_owned()
     });
-    (child, master, output)
+    (child, master, Some(output))
 }
 
 fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
@@ -94,8 +102,11 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
 fn app_is_the_foreground_group_and_ctrl_c_reaches_it() {
     let _g = shared();
     let dir = Scratch::new("tty");
-    let (mut child, mut master, output) =
-        spawn_on_pty(&["--log-format", "json", "--", tapp(), "tty", dir.s()], false);
+    let (mut child, mut master, output) = spawn_on_pty(
+        &["--log-format", "json", "--", tapp(), "tty", dir.s()],
+        false,
+        true,
+    );
     let ready = wait_file(&dir.path("ready"), SECS_10);
     let (pgrp, tpgid) = ready.trim().split_once(' ').expect("pgrp tpgid");
     assert_eq!(
@@ -107,7 +118,7 @@ fn app_is_the_foreground_group_and_ctrl_c_reaches_it() {
     let status = wait_exit(&mut child);
     drop(master);
     assert_eq!(status.code(), Some(130), "the app died of SIGINT");
-    let text = output.join().unwrap_or_default();
+    let text = output.and_then(|o| o.join().ok()).unwrap_or_default();
     let exit = text
         .lines()
         .find(|l| l.contains("\"event\":\"exit\""))
@@ -135,7 +146,7 @@ fn the_terminal_never_stops_curtain() {
         "record",
         dir.s(),
     ];
-    let (mut child, master, output) = spawn_on_pty(&args, true);
+    let (mut child, master, output) = spawn_on_pty(&args, true, true);
     wait_file(&dir.path("ready"), SECS_10);
     let pid = child.id() as i32;
     // SAFETY: plain kill(2) to our child.
@@ -150,9 +161,28 @@ fn the_terminal_never_stops_curtain() {
     let status = wait_exit(&mut child);
     drop(master);
     assert_eq!(status.code(), Some(0));
-    let text = output.join().unwrap_or_default();
+    let text = output.and_then(|o| o.join().ok()).unwrap_or_default();
     assert!(
         text.contains("\"event\":\"signal\"") && text.contains("\"event\":\"exit\""),
         "{text}"
     );
+}
+
+/// When the terminal hangs up, Linux sends SIGHUP to the session leader
+/// (curtain) only; the app must get it from curtain, exactly once.
+#[test]
+fn a_terminal_hangup_reaches_the_app_once() {
+    let _g = shared();
+    let dir = Scratch::new("hangup");
+    let args = ["--log-format", "json", "--", tapp(), "record", dir.s()];
+    let (mut child, master, _) = spawn_on_pty(&args, false, false);
+    wait_file(&dir.path("ready"), SECS_10);
+    drop(master); // the last master descriptor: the hang-up
+    wait_recorded(&dir, libc::SIGHUP, SECS_5);
+    std::thread::sleep(Duration::from_millis(200));
+    let hups = recorded(&dir).iter().filter(|r| r.0 == libc::SIGHUP).count();
+    assert_eq!(hups, 1, "{:?}", recorded(&dir));
+    // SAFETY: plain kill(2) to our child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(wait_exit(&mut child).code(), Some(0));
 }
