@@ -170,3 +170,50 @@ fn help_and_version_exit_0() {
     assert_eq!(version.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
 }
+
+/// Every option reads its CURTAIN_* variable (the ones not covered by the
+/// behaviour tests are checked here through what curtain logs and does).
+#[test]
+fn variables_take_effect() {
+    let _g = shared();
+    let dir = Scratch::new("vars");
+    let env = [
+        ("CURTAIN_GRACE_PERIOD", "3s"),
+        ("CURTAIN_STOP_SIGNAL", "QUIT"),
+        ("CURTAIN_SIGNAL_SCOPE", "child"),
+        ("CURTAIN_LOG_LEVEL", "debug"),
+    ];
+    let run = Run::start_with(
+        Options {
+            env: &env,
+            ..Options::default()
+        },
+        &[tapp(), "record", dir.s()],
+    )
+    .ready(&dir);
+    let f = run.stop(libc::SIGTERM);
+    assert_eq!(f.event("start")["grace_period_ms"], 3000);
+    assert_eq!(f.event("start")["stop_signal"], "SIGQUIT");
+    let sent = f.event("stop_signal_sent");
+    assert_eq!(
+        (sent["signal"].as_str(), sent["scope"].as_str()),
+        (Some("SIGQUIT"), Some("child")),
+        "{f:#?}"
+    );
+    assert!(
+        f.events().iter().any(|e| e["event"] == "reaped"),
+        "debug events are on"
+    );
+    assert_eq!(recorded(&dir).first().map(|r| r.0), Some(libc::SIGQUIT));
+
+    let f = Run::start_with(
+        Options {
+            env: &[("CURTAIN_LOG_FORMAT", "text")],
+            ..Options::default()
+        },
+        &[tapp(), "exit", "0"],
+    )
+    .wait(SECS_10);
+    assert!(f.lines.iter().all(|l| !l.starts_with('{')), "text format: {f:#?}");
+    assert!(f.lines.last().is_some_and(|l| l.contains(" exit: ")), "{f:#?}");
+}
