@@ -94,3 +94,72 @@ fn remap_exit_rewrites_the_code_and_keeps_the_original() {
     .wait(SECS_10);
     assert_eq!(f.code, Some(4), "{f:#?}");
 }
+
+/// When curtain cannot start the app for lack of resources (here: a user
+/// at its process limit, so the spawn gets EAGAIN), it exits 125 with
+/// reason setup_failed, as docker and podman do for their own failures.
+#[test]
+fn a_refused_spawn_is_setup_failed_125() {
+    use std::os::unix::process::CommandExt;
+    let _g = shared();
+    // A copy any user can reach (the checkout may sit in a private folder),
+    // run as a uid no other process uses, allowed one process: itself.
+    const UID: u32 = 54_321;
+    let bin = std::env::temp_dir().join(format!("curtain-setup-failed-{}", std::process::id()));
+    std::fs::copy(CURTAIN, &bin).expect("copy curtain");
+    let _remove = RemoveOnDrop(bin.clone());
+    let mut cmd = std::process::Command::new(&bin);
+    cmd.args([
+        "--log-format",
+        "json",
+        "--termination-log",
+        "",
+        "--",
+        tapp(),
+        "exit",
+        "0",
+    ]);
+    // SAFETY: async-signal-safe calls only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let one = libc::rlimit {
+                rlim_cur: 1,
+                rlim_max: 1,
+            };
+            if libc::setrlimit(libc::RLIMIT_NPROC, &one) != 0
+                || libc::setgid(UID) != 0
+                || libc::setuid(UID) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("curtain");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exit: serde_json::Value =
+        serde_json::from_str(text.lines().last().unwrap_or("")).expect("exit event");
+    assert_eq!(exit["reason"], "setup_failed", "{exit}");
+    assert_eq!(exit["expected"], false);
+    assert!(
+        exit["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Resource temporarily unavailable"),
+        "{exit}"
+    );
+}
+
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
