@@ -42,7 +42,7 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
         Ok(config) => config,
         Err(e) => {
             let msg = format!("curtain: error: {e}\n\nFor more information, try '--help'.\n");
-            // SAFETY-free best effort: stderr may be closed; nothing to do then.
+            // Best effort: stderr may be closed, and then there is no one to tell.
             let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
             sys::exit(USAGE_ERROR);
         }
