@@ -242,10 +242,12 @@ fn a_closed_stdout_never_stops_curtain() {
         tapp(),
         dir.s()
     );
-    let mut child = std::process::Command::new("sh")
-        .args(["-c", &script])
-        .spawn()
-        .expect("sh");
+    let mut child = Guard(
+        std::process::Command::new("sh")
+            .args(["-c", &script])
+            .spawn()
+            .expect("sh"),
+    );
     wait_file(&dir.path("ready"), SECS_10);
     let pid = child.id() as i32;
     for sig in [libc::SIGUSR1, libc::SIGTERM] {

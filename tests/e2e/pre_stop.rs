@@ -88,7 +88,7 @@ fn quoted_arguments_run_without_a_shell() {
         "/",
     ])
     .stdout(std::process::Stdio::piped());
-    let child = cmd.spawn().expect("unshare");
+    let mut child = Guard(cmd.spawn().expect("unshare"));
     wait_file(&root.join("ready"), SECS_10);
     let unshare = child.id();
     let curtain: i32 = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
@@ -100,9 +100,9 @@ fn quoted_arguments_run_without_a_shell() {
         .expect("pid");
     // SAFETY: plain kill(2) to curtain, alive.
     unsafe { libc::kill(curtain, libc::SIGTERM) };
-    let out = child.wait_with_output().expect("wait");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let mut text = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().expect("stdout"), &mut text).expect("read");
+    assert_eq!(child.wait().expect("wait").code(), Some(0), "{text}");
     assert_eq!(
         std::fs::read_to_string(root.join("out")).expect("out"),
         "a b\nc d\ne f\n"
@@ -253,14 +253,16 @@ fn environment_cwd_stdin_and_output() {
     let _g = shared();
     let dir = Scratch::new("env");
     let cmd = "sh -c 'pwd > pwd.out; readlink /proc/self/fd/0 > stdin.out; echo PRE-STOP-SAYS-HI'";
-    let mut child = std::process::Command::new(CURTAIN)
-        .args(["--log-format", "json", "--", tapp(), "record", dir.s()])
-        .env("CURTAIN_PRE_STOP", cmd)
-        .env("CURTAIN_PRE_STOP_SLEEP", "100ms")
-        .current_dir(&dir.0)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("curtain");
+    let mut child = Guard(
+        std::process::Command::new(CURTAIN)
+            .args(["--log-format", "json", "--", tapp(), "record", dir.s()])
+            .env("CURTAIN_PRE_STOP", cmd)
+            .env("CURTAIN_PRE_STOP_SLEEP", "100ms")
+            .current_dir(&dir.0)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("curtain"),
+    );
     wait_file(&dir.path("ready"), SECS_10);
     // SAFETY: plain kill(2) to our child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

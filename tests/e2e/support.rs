@@ -449,3 +449,33 @@ pub fn empty_root(dir: &Scratch) -> PathBuf {
     std::fs::copy(tapp(), root.join("tapp")).expect("copy tapp");
     root
 }
+
+/// A process a test started by hand: if the test fails before waiting for
+/// it, it is killed with its descendants, so a failing test leaves nothing.
+pub struct Guard(pub Child);
+
+impl std::ops::Deref for Guard {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Guard {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let pid = self.0.id() as i32;
+            for c in descendants(pid).into_iter().chain([pid]) {
+                // SAFETY: kill(2) of our own test processes, best effort.
+                unsafe { libc::kill(c, libc::SIGKILL) };
+            }
+            let _ = self.0.wait();
+        }
+    }
+}

@@ -148,11 +148,13 @@ fn curtain_keeps_no_inherited_fd_and_leaves_its_directory() {
         tapp(),
         dir.s()
     );
-    let mut child = Command::new("sh")
-        .args(["-c", &script])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("sh");
+    let mut child = Guard(
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("sh"),
+    );
     wait_file(&dir.path("ready"), SECS_10);
     let pid = child.id();
     // curtain briefly opens files of its own (the cgroup counter, about 1 ms

@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ fn spawn_on_pty(
     args: &[&str],
     tostop: bool,
     collect: bool,
-) -> (Child, std::fs::File, Option<JoinHandle<String>>) {
+) -> (Guard, std::fs::File, Option<JoinHandle<String>>) {
     let (master, slave) = {
         let (mut m, mut s) = (0, 0);
         // SAFETY: openpty fills two descriptors we then own.
@@ -65,7 +65,7 @@ fn spawn_on_pty(
             Ok(())
         });
     }
-    let child = cmd.spawn().expect("curtain");
+    let child = Guard(cmd.spawn().expect("curtain"));
     // The Command holds copies of the slave: close them, so the master sees
     // end-of-file once curtain and the app are gone.
     drop(cmd);
@@ -87,7 +87,7 @@ fn spawn_on_pty(
     (child, master, Some(output))
 }
 
-fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+fn wait_exit(child: &mut Guard) -> std::process::ExitStatus {
     let deadline = Instant::now() + SECS_10;
     loop {
         if let Some(s) = child.try_wait().expect("wait") {
