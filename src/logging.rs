@@ -251,8 +251,12 @@ struct Logger {
 
 static FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
 
+fn format() -> LogFormat {
+    FORMAT.get().copied().unwrap_or(LogFormat::Json)
+}
+
 pub fn render(line: &Line) -> String {
-    match FORMAT.get().copied().unwrap_or(LogFormat::Json) {
+    match format() {
         LogFormat::Json => render_json(line),
         LogFormat::Text => render_text(line),
     }
@@ -332,17 +336,27 @@ impl Subscriber for Logger {
 /// How long the `exit` event may wait for room in a stalled stdout.
 const EXIT_WRITE_BUDGET: Duration = Duration::from_secs(1);
 
-/// Write the final `exit` event, whatever the level, waiting up to about one
-/// second for a stalled stdout.
-pub fn emit_exit(message: &str, fields: &[(&str, Value)]) {
-    let line = Line {
+/// The final `exit` event.
+pub fn exit_line<'a>(message: &'a str, fields: &'a [(&'a str, Value)]) -> Line<'a> {
+    Line {
         level: Level::INFO,
         target: "curtain::exit",
         event: "exit",
         message,
         fields,
+    }
+}
+
+/// Write the `exit` event, whatever the level, waiting up to about one second
+/// for a stalled stdout. `json` is its JSON rendering when the caller has
+/// one already (for the termination message): the logged line is then
+/// exactly what the termination message holds.
+pub fn emit_exit(line: &Line, json: Option<&str>) {
+    let text = match (format(), json) {
+        (LogFormat::Json, Some(json)) => json.to_string(),
+        _ => render(line),
     };
-    sys::write_stdout(render(&line).as_bytes(), Some(Instant::now() + EXIT_WRITE_BUDGET));
+    sys::write_stdout(text.as_bytes(), Some(Instant::now() + EXIT_WRITE_BUDGET));
 }
 
 #[cfg(test)]

@@ -112,16 +112,13 @@ pub fn finish(cfg: &Config, started: Instant, oom: &OomWatch, pid1: bool, s: &Su
         ("orphans_reaped", Value::num(s.orphans_reaped)),
         ("leftovers_killed", Value::num(s.leftovers_killed)),
     ];
-    if let Some(path) = termination_log_path(&cfg.termination_log) {
-        let json = logging::render_json(&logging::Line {
-            level: tracing::Level::INFO,
-            target: "curtain::exit",
-            event: "exit",
-            message: &message,
-            fields: &fields,
-        });
-        let text = termination_message(reason, &message, &json);
-        if let Err(e) = write_truncating(&path, text.as_bytes()) {
+    let line = logging::exit_line(&message, &fields);
+    let path = termination_log_path(&cfg.termination_log);
+    // Rendered once, for the termination message and the log line alike.
+    let json = path.as_ref().map(|_| logging::render_json(&line));
+    if let (Some(path), Some(json)) = (&path, &json) {
+        let text = termination_message(reason, &message, json);
+        if let Err(e) = write_truncating(path, text.as_bytes()) {
             tracing::warn!(
                 event = "termination_log",
                 path = %path.display(),
@@ -130,7 +127,7 @@ pub fn finish(cfg: &Config, started: Instant, oom: &OomWatch, pid1: bool, s: &Su
             );
         }
     }
-    logging::emit_exit(&message, &fields);
+    logging::emit_exit(&line, json.as_deref());
     code
 }
 

@@ -190,6 +190,11 @@ fn termination_message_is_written_capped_and_replaces_an_older_one() {
     assert_eq!(event["event"], "exit");
     assert_eq!(event["exit_code"], 3);
     assert!(!text.contains("xxx"), "the older, longer message is gone");
+    assert_eq!(
+        f.lines.last().map(String::as_str),
+        Some(json.trim_end()),
+        "the same exit event, rendered once"
+    );
 
     // From the environment, for a grace timeout: says how long after the stop signal.
     let dir = Scratch::new("termlog2");
