@@ -53,8 +53,7 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
         Ok(setup) => supervisor::run(&config, &setup, started),
         Err(e) => {
             let outcome = Outcome::SetupFailed(format!("cannot block signals: {e}"));
-            let oom = cgroup::OomWatch::default();
-            report::finish(&config, started, &oom, false, &report::Summary::failed(outcome))
+            supervisor::finish_early(&config, started, outcome)
         }
     };
     sys::exit(code)

@@ -100,7 +100,7 @@ pub fn run(cfg: &Config, setup: &SignalSetup, started: Instant) -> i32 {
     if !pid1 {
         if let Err(e) = sys::set_child_subreaper() {
             let outcome = Outcome::SetupFailed(format!("PR_SET_CHILD_SUBREAPER: {e}"));
-            return finish_early(cfg, started, pid1, outcome);
+            return finish_early(cfg, started, outcome);
         }
     }
     let pre_stop_cwd = if cfg.pre_stop.is_empty() {
@@ -122,7 +122,7 @@ pub fn run(cfg: &Config, setup: &SignalSetup, started: Instant) -> i32 {
     }
     let app_pid = match spawned {
         Ok(pid) => pid,
-        Err(outcome) => return finish_early(cfg, started, pid1, outcome),
+        Err(outcome) => return finish_early(cfg, started, outcome),
     };
 
     let mut sup = Supervisor {
@@ -158,10 +158,13 @@ fn json_list(pids: &[i32]) -> String {
     )
 }
 
-fn finish_early(cfg: &Config, started: Instant, pid1: bool, outcome: Outcome) -> i32 {
+/// curtain could not start the app: log `start` and the `exit` event for
+/// `outcome` (setup_failed or exec_failed); returns the exit code.
+pub fn finish_early(cfg: &Config, started: Instant, outcome: Outcome) -> i32 {
+    let own_pid = std::process::id() as i32;
     let oom = OomWatch::default();
-    log_start(cfg, std::process::id() as i32, pid1, &oom);
-    report::finish(cfg, started, &oom, pid1, &Summary::failed(outcome))
+    log_start(cfg, own_pid, own_pid == 1, &oom);
+    report::finish(cfg, started, &oom, own_pid == 1, &Summary::failed(outcome))
 }
 
 fn log_start(cfg: &Config, own_pid: i32, pid1: bool, oom: &OomWatch) {
