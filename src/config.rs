@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::{Cli, Sources};
+use crate::events::Level;
 use crate::signals::Signal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +69,7 @@ pub struct Config {
     pub scope: Scope,
     pub exit_remap: Vec<(u8, u8)>,
     pub log_format: LogFormat,
-    pub log_level: tracing::Level,
+    pub log_level: Level,
     pub termination_log: TerminationLog,
 }
 
@@ -218,11 +219,11 @@ impl Config {
             v => return Err(err("log_format", "log-format", v, "expected json, text or auto")),
         };
         let log_level = match cli.log_level.to_ascii_lowercase().as_str() {
-            "error" => tracing::Level::ERROR,
-            "warn" => tracing::Level::WARN,
-            "info" => tracing::Level::INFO,
-            "debug" => tracing::Level::DEBUG,
-            "trace" => tracing::Level::TRACE,
+            "error" => Level::Error,
+            "warn" => Level::Warn,
+            "info" => Level::Info,
+            "debug" => Level::Debug,
+            "trace" => Level::Trace,
             _ => {
                 return Err(err(
                     "log_level",

@@ -1,16 +1,22 @@
-//! Why the app stopped, and curtain's exit code: SPEC §5 as pure functions.
+//! Why the app stopped, and curtain's exit code, as pure functions
+//! (docs/behavior.md, Exit code and reason).
 //!
 //! The supervisor gathers facts (how the app ended, what curtain sent it, did
-//! the OOM-kill counter rise); `classify` applies the spec's precedence and
-//! `Outcome::exit_code` the 128+N rule. Nothing here touches the system.
+//! the OOM-kill counter rise); `classify` applies the reasons' precedence and
+//! `Outcome::exit_code` decides every exit code curtain can have: the app's,
+//! 128+N, and 125/126/127 when the app could not be started. Nothing here
+//! touches the system.
 
-use crate::signals::{Signal, SignalMask};
+use crate::reaper::ChildEnd;
+use crate::signals::{Signal, SignalSet};
 
-/// How the app ended, from its wait status.
+/// Why COMMAND could not be executed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChildEnd {
-    Exited(i32),
-    Signaled { signal: Signal, core_dumped: bool },
+pub enum ExecFailure {
+    /// No such file, or its interpreter or loader is missing: 127.
+    NotFound,
+    /// Found but not executable (permissions, format, a directory): 126.
+    NotExecutable,
 }
 
 /// The app's fate as far as curtain is concerned.
@@ -18,9 +24,9 @@ pub enum ChildEnd {
 pub enum Outcome {
     /// curtain could not set itself up before the app ran.
     SetupFailed(String),
-    /// COMMAND could not be executed; `code` is 126 or 127.
+    /// COMMAND could not be executed.
     ExecFailed {
-        code: i32,
+        failure: ExecFailure,
         error: String,
     },
     Ended(ChildEnd),
@@ -31,7 +37,14 @@ impl Outcome {
     pub fn exit_code(&self) -> i32 {
         match self {
             Outcome::SetupFailed(_) => 125,
-            Outcome::ExecFailed { code, .. } => *code,
+            Outcome::ExecFailed {
+                failure: ExecFailure::NotFound,
+                ..
+            } => 127,
+            Outcome::ExecFailed {
+                failure: ExecFailure::NotExecutable,
+                ..
+            } => 126,
             Outcome::Ended(ChildEnd::Exited(code)) => *code,
             Outcome::Ended(ChildEnd::Signaled { signal, .. }) => 128 + signal.0,
         }
@@ -83,10 +96,10 @@ pub struct Facts {
     /// A shutdown was requested while the app still ran.
     pub shutdown_requested: bool,
     /// Every signal curtain sent (forwarded or stop signal) to the app.
-    pub sent_to_app: SignalMask,
+    pub sent_to_app: SignalSet,
 }
 
-/// SPEC §5's precedence: first match wins.
+/// The reasons' precedence: first match wins.
 pub fn classify(f: &Facts) -> Reason {
     let end = match &f.outcome {
         Outcome::SetupFailed(_) => return Reason::SetupFailed,
@@ -138,7 +151,7 @@ mod tests {
             killed_at_deadline: false,
             oom_rose: false,
             shutdown_requested: false,
-            sent_to_app: SignalMask::default(),
+            sent_to_app: SignalSet::default(),
         }
     }
     fn sig(n: i32) -> ChildEnd {
@@ -155,19 +168,17 @@ mod tests {
         assert_eq!(Outcome::Ended(sig(9)).exit_code(), 137);
         assert_eq!(Outcome::Ended(sig(11)).exit_code(), 139);
         assert_eq!(Outcome::SetupFailed("x".into()).exit_code(), 125);
-        assert_eq!(
-            Outcome::ExecFailed {
-                code: 127,
-                error: "x".into()
-            }
-            .exit_code(),
-            127
-        );
+        let exec = |failure| Outcome::ExecFailed {
+            failure,
+            error: "x".into(),
+        };
+        assert_eq!(exec(ExecFailure::NotFound).exit_code(), 127);
+        assert_eq!(exec(ExecFailure::NotExecutable).exit_code(), 126);
     }
 
     #[test]
     fn precedence_matrix() {
-        let mut term_sent = SignalMask::default();
+        let mut term_sent = SignalSet::default();
         term_sent.insert(Signal::TERM);
         // (facts, reason, expected)
         let mut cases: Vec<(Facts, Reason, bool)> = vec![
@@ -206,7 +217,7 @@ mod tests {
         cases.push((f, Reason::Signaled, false));
         let mut f = ended(ChildEnd::Exited(0));
         f.outcome = Outcome::ExecFailed {
-            code: 127,
+            failure: ExecFailure::NotFound,
             error: "x".into(),
         };
         f.shutdown_requested = true;

@@ -1,4 +1,5 @@
-//! curtain: a tiny PID 1 for containers. See README.md and SPEC.md.
+//! curtain: a tiny PID 1 for containers. README.md is the user guide;
+//! docs/behavior.md says what curtain guarantees.
 //!
 //! `main` reads like the product: block signals, parse, log, supervise, exit.
 //! It is a C `main` (`#![no_main]`) so that Rust's runtime start-up does not
@@ -7,18 +8,21 @@
 #![cfg_attr(not(test), no_main)]
 // Unit tests use the test harness's main, so `main` below is not built then.
 #![cfg_attr(test, allow(dead_code, unused_imports))]
+// A dependency nothing uses is size and start-up cost for nothing.
+#![warn(unused_crate_dependencies)]
 
 mod cgroup; // the memory cgroup's OOM-kill counter (exit reason oom_killed)
 mod cli; // the raw command line (clap), every option with its CURTAIN_* variable
 mod config; // validated configuration; every bad input is rejected here
+mod events; // every log event, typed: name, level, fields, message
 mod exit_reason; // why the app stopped, and curtain's exit code (pure)
-mod logging; // JSON/text lines on stdout that never block PID 1
-mod reaper; // wait4 until none are left; curtain's children
+mod logging; // JSON/text rendering of events; writes that never block PID 1
+mod reaper; // wait4 until none are left; how a child ended; curtain's children
 mod report; // the final exit event and the Kubernetes termination message
-mod shutdown; // the grace budget and its stop window (pure)
+mod sequencer; // the shutdown sequence as a state machine: inputs in, actions out (pure)
 mod signals; // signal names, the caught set, what each signal means (pure)
 mod spawn; // starting the app and the pre-stop commands
-mod supervisor; // the event loop: signals, reaping, the shutdown sequence
+mod supervisor; // the event loop: waits, feeds the sequencer, carries out its actions
 mod sys; // the only unsafe code: thin wrappers over syscalls
 
 use std::time::Instant;

@@ -1,4 +1,5 @@
-//! Reaping: the sole owner of `wait4`, and the list of curtain's children.
+//! Reaping: the sole owner of `wait4`, how a child ended, and the list of
+//! curtain's children.
 //!
 //! SIGCHLD coalesces (many children can end for one delivered signal), so a
 //! pass calls `wait4(-1, WNOHANG)` until the kernel says "none ready" or
@@ -6,11 +7,37 @@
 //! Each status goes to the caller, which routes it by pid (the app, a
 //! pre-stop command, or an orphan), so no status is ever lost.
 
+use std::fmt;
 use std::io;
 
-use crate::exit_reason::ChildEnd;
+use crate::events::Event;
+use crate::logging;
 use crate::signals::Signal;
 use crate::sys::{self, RawEnd};
+
+/// How a child ended, from its wait status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildEnd {
+    Exited(i32),
+    Signaled { signal: Signal, core_dumped: bool },
+}
+
+/// `exited 3`, `killed by SIGTERM`, `killed by SIGSEGV (core dumped)`.
+impl fmt::Display for ChildEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChildEnd::Exited(code) => write!(f, "exited {code}"),
+            ChildEnd::Signaled {
+                signal,
+                core_dumped: false,
+            } => write!(f, "killed by {signal}"),
+            ChildEnd::Signaled {
+                signal,
+                core_dumped: true,
+            } => write!(f, "killed by {signal} (core dumped)"),
+        }
+    }
+}
 
 /// Reap every ended child, handing each to `on_reap`. Returns whether curtain
 /// still has children (running ones) afterwards.
@@ -22,7 +49,10 @@ pub fn reap_all(mut on_reap: impl FnMut(i32, ChildEnd)) -> bool {
             Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return false,
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
             Err(e) => {
-                tracing::warn!(event = "reap_error", error = %e, "wait4 failed");
+                logging::emit(&Event::SyscallError {
+                    call: "wait4",
+                    error: e.to_string(),
+                });
                 return true;
             }
         }
@@ -36,21 +66,6 @@ fn child_end(raw: RawEnd) -> ChildEnd {
             signal: Signal(signo),
             core_dumped,
         },
-    }
-}
-
-/// `exited 3`, `killed by SIGTERM`, `killed by SIGSEGV (core dumped)`.
-pub fn describe(end: ChildEnd) -> String {
-    match end {
-        ChildEnd::Exited(code) => format!("exited {code}"),
-        ChildEnd::Signaled {
-            signal,
-            core_dumped: false,
-        } => format!("killed by {signal}"),
-        ChildEnd::Signaled {
-            signal,
-            core_dumped: true,
-        } => format!("killed by {signal} (core dumped)"),
     }
 }
 

@@ -1,6 +1,7 @@
-//! The end: one `exit` event that explains the stop (SPEC §5, §6) and the
-//! Kubernetes termination message (SPEC §7). Exit codes are decided here and
-//! nowhere else.
+//! The end: one `exit` event that explains the stop and the Kubernetes
+//! termination message (docs/behavior.md, Exit code and reason, Termination
+//! message). The reason and the code come from `exit_reason`; this module
+//! gathers the facts and words them.
 
 use std::io::Write;
 use std::path::Path;
@@ -8,17 +9,19 @@ use std::time::Instant;
 
 use crate::cgroup::OomWatch;
 use crate::config::{Config, TerminationLog};
-use crate::exit_reason::{self, ChildEnd, Facts, Outcome, Reason};
-use crate::logging::{self, Value};
-use crate::shutdown::millis;
-use crate::signals::{Signal, SignalMask};
+use crate::events::{self, Event};
+use crate::exit_reason::{self, Facts, Outcome, Reason};
+use crate::logging;
+use crate::reaper::ChildEnd;
+use crate::sequencer::millis;
+use crate::signals::{Signal, SignalSet};
 
 /// What the supervisor knows when the app and its leftovers are gone.
 #[derive(Debug, Clone)]
 pub struct Summary {
     pub outcome: Outcome,
     pub killed_at_deadline: bool,
-    pub sent_to_app: SignalMask,
+    pub sent_to_app: SignalSet,
     pub shutdown: Option<ShutdownSummary>,
     pub app_ended: Option<Instant>,
     pub orphans_reaped: u32,
@@ -35,11 +38,36 @@ pub struct ShutdownSummary {
 }
 
 impl Summary {
+    /// The facts the reason is decided from. `oom_rose` reads the cgroup's
+    /// counter: it is called only where it can change the answer.
+    pub fn facts(&self, oom_rose: impl FnOnce() -> bool) -> Facts {
+        let may_be_oom = matches!(
+            self.outcome,
+            Outcome::Ended(
+                ChildEnd::Signaled {
+                    signal: Signal::KILL,
+                    ..
+                } | ChildEnd::Exited(137)
+            )
+        );
+        Facts {
+            outcome: self.outcome.clone(),
+            killed_at_deadline: self.killed_at_deadline,
+            oom_rose: may_be_oom && !self.killed_at_deadline && oom_rose(),
+            // A shutdown requested after the app had ended by itself (while
+            // its leftovers were being stopped) does not make its end a stop.
+            shutdown_requested: self
+                .shutdown
+                .is_some_and(|sd| self.app_ended.map_or(true, |end| sd.started <= end)),
+            sent_to_app: self.sent_to_app,
+        }
+    }
+
     pub fn failed(outcome: Outcome) -> Summary {
         Summary {
             outcome,
             killed_at_deadline: false,
-            sent_to_app: SignalMask::default(),
+            sent_to_app: SignalSet::default(),
             shutdown: None,
             app_ended: None,
             orphans_reaped: 0,
@@ -55,27 +83,7 @@ const TERMINATION_LOG_MAX: usize = 4096;
 /// exit code (after `--remap-exit`).
 pub fn finish(cfg: &Config, started: Instant, oom: &OomWatch, pid1: bool, s: &Summary) -> i32 {
     let now = Instant::now();
-    // The counter is read only where it can change the answer.
-    let may_be_oom = matches!(
-        s.outcome,
-        Outcome::Ended(
-            ChildEnd::Signaled {
-                signal: Signal::KILL,
-                ..
-            } | ChildEnd::Exited(137)
-        )
-    );
-    let facts = Facts {
-        outcome: s.outcome.clone(),
-        killed_at_deadline: s.killed_at_deadline,
-        oom_rose: may_be_oom && !s.killed_at_deadline && oom.rose(pid1),
-        // A shutdown requested after the app had ended by itself (while its
-        // leftovers were being stopped) does not make its end a stop.
-        shutdown_requested: s
-            .shutdown
-            .is_some_and(|sd| s.app_ended.map_or(true, |end| sd.started <= end)),
-        sent_to_app: s.sent_to_app,
-    };
+    let facts = s.facts(|| oom.rose(pid1));
     let reason = exit_reason::classify(&facts);
     let original = s.outcome.exit_code();
     let code = cfg.remap_exit(original);
@@ -91,43 +99,35 @@ pub fn finish(cfg: &Config, started: Instant, oom: &OomWatch, pid1: bool, s: &Su
         .map(|sd| millis(sd.started, sd.stop_sent.or(s.app_ended).unwrap_or(now)));
     let message = sentence(reason, s, original, stop_ms);
 
-    let fields = [
-        ("exit_code", Value::num(code)),
-        ("original_exit_code", Value::num(original)),
-        ("reason", Value::str(reason.as_str())),
-        ("expected", Value::bool(expected)),
-        ("signal", Value::opt_str(s.outcome.signal().map(|sig| sig.name()))),
-        ("shutdown_requested", Value::bool(s.shutdown.is_some())),
-        (
-            "trigger_signal",
-            Value::opt_str(s.shutdown.map(|sd| sd.trigger.name())),
-        ),
-        (
-            "trigger_sender_pid",
-            Value::opt_num(s.shutdown.map(|sd| sd.sender_pid)),
-        ),
-        ("uptime_ms", Value::num(millis(started, now))),
-        ("stop_ms", Value::opt_num(stop_ms)),
-        ("pre_stop_ms", Value::opt_num(pre_stop_ms)),
-        ("orphans_reaped", Value::num(s.orphans_reaped)),
-        ("leftovers_killed", Value::num(s.leftovers_killed)),
-    ];
-    let line = logging::exit_line(&message, &fields);
+    let event = Event::Exit(events::Exit {
+        message,
+        exit_code: code,
+        original_exit_code: original,
+        reason,
+        expected,
+        signal: s.outcome.signal(),
+        shutdown_requested: s.shutdown.is_some(),
+        trigger_signal: s.shutdown.map(|sd| sd.trigger),
+        trigger_sender_pid: s.shutdown.map(|sd| sd.sender_pid),
+        uptime_ms: millis(started, now),
+        stop_ms,
+        pre_stop_ms,
+        orphans_reaped: s.orphans_reaped,
+        leftovers_killed: s.leftovers_killed,
+    });
     let path = termination_log_path(&cfg.termination_log);
     // Rendered once, for the termination message and the log line alike.
-    let json = path.as_ref().map(|_| logging::render_json(&line));
+    let json = path.as_ref().map(|_| logging::render_json(&event));
     if let (Some(path), Some(json)) = (&path, &json) {
-        let text = termination_message(reason, &message, json);
+        let text = termination_message(reason, &event.message(), json);
         if let Err(e) = write_truncating(path, text.as_bytes()) {
-            tracing::warn!(
-                event = "termination_log",
-                path = %path.display(),
-                error = %e,
-                "could not write the termination message"
-            );
+            logging::emit(&Event::TerminationLog {
+                path: path.display().to_string(),
+                error: e.to_string(),
+            });
         }
     }
-    logging::emit_exit(&line, json.as_deref());
+    logging::emit_exit(&event, json.as_deref());
     code
 }
 
@@ -167,7 +167,7 @@ fn sentence(reason: Reason, s: &Summary, code: i32, stop_ms: Option<u64>) -> Str
 }
 
 fn describe(end: ChildEnd) -> String {
-    let text = crate::reaper::describe(end);
+    let text = end.to_string();
     let code = Outcome::Ended(end).exit_code();
     if matches!(end, ChildEnd::Signaled { .. }) {
         format!("{text}, {code}")

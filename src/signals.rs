@@ -4,12 +4,12 @@
 //! thing in `main` and takes them one at a time with `sigtimedwait` in the
 //! event loop (`sys::wait_signal`), so forwarding costs two syscalls (the wait
 //! and the `kill`). `classify` decides, without any syscall, what a received
-//! signal means (SPEC §3); the supervisor acts on the answer.
+//! signal means (docs/behavior.md, Signals); the supervisor acts on the answer.
 
 use std::fmt;
 use std::io;
 
-use crate::sys::{self, SigInfo, SigSet};
+use crate::sys::{self, KernelSigset, SigInfo};
 
 /// A signal number, real-time signals included (nix's `Signal` has none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -135,11 +135,12 @@ impl fmt::Display for Signal {
     }
 }
 
-/// A small set of signals as a bit mask (signals 1..=64).
+/// A set of signals, as bits (signals 1..=64): what curtain sent the app.
+/// Pure data; the kernel's `sigset_t` is `sys::KernelSigset`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct SignalMask(u64);
+pub struct SignalSet(u64);
 
-impl SignalMask {
+impl SignalSet {
     pub fn insert(&mut self, sig: Signal) {
         if (1..=64).contains(&sig.0) {
             self.0 |= 1 << (sig.0 - 1);
@@ -153,12 +154,12 @@ impl SignalMask {
 /// Signal state of curtain as it was started, and the set it now waits on.
 pub struct SignalSetup {
     /// The mask curtain was started with: the app gets it back.
-    pub original_mask: SigSet,
+    pub original_mask: KernelSigset,
     /// Signals to reset to SIG_DFL in the app: those curtain changed to
     /// SIG_IGN, and glibc's reserved ones that posix_spawn would ignore.
-    pub reset_in_child: SigSet,
+    pub reset_in_child: KernelSigset,
     /// Everything curtain waits for (all catchable signals but the faults).
-    pub caught: SigSet,
+    pub caught: KernelSigset,
 }
 
 impl SignalSetup {
@@ -167,7 +168,7 @@ impl SignalSetup {
     /// otherwise use to stop PID 1. Blocked signals are never discarded by the
     /// kernel, even ignored ones, so sent TTIN/TTOU can still be forwarded.
     pub fn install() -> io::Result<SignalSetup> {
-        let mut caught = SigSet::empty();
+        let mut caught = KernelSigset::empty();
         for n in 1..=rtmax() {
             let sig = Signal(n);
             if sig.is_catchable() && !sig.is_fault() {
@@ -175,7 +176,7 @@ impl SignalSetup {
             }
         }
         let original_mask = sys::set_signal_mask(&caught)?;
-        let mut reset_in_child = SigSet::empty();
+        let mut reset_in_child = KernelSigset::empty();
         for n in [libc::SIGTTIN, libc::SIGTTOU] {
             if sys::ignore_signal(n)? {
                 reset_in_child.add(n);
@@ -229,7 +230,7 @@ pub struct Context<'a> {
     pub map: &'a [(Signal, Signal)],
 }
 
-/// Decide what a received signal means (SPEC §3), without any syscall.
+/// Decide what a received signal means, without any syscall.
 ///
 /// The kernel's hang-up SIGHUP (SI_KERNEL) is forwarded like any other. On a
 /// hang-up Linux signals only the session leader (curtain, as runc makes
@@ -355,7 +356,7 @@ mod tests {
 
     #[test]
     fn mask_holds_realtime_signals() {
-        let mut m = SignalMask::default();
+        let mut m = SignalSet::default();
         m.insert(Signal(rtmax()));
         m.insert(Signal::TERM);
         assert!(m.contains(Signal(rtmax())) && m.contains(Signal::TERM));

@@ -12,7 +12,7 @@ use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
-use crate::exit_reason::Outcome;
+use crate::exit_reason::{ExecFailure, Outcome};
 use crate::signals::SignalSetup;
 use crate::sys::{self, SpawnRequest, Stdin};
 
@@ -63,18 +63,18 @@ pub fn spawn_pre_stop(argv: &[String], setup: &SignalSetup, cwd: Option<&CString
     sys::spawn(&req)
 }
 
-/// Turn a spawn error into the outcome SPEC §2 asks for: 127 when the
-/// program is not found, 126 when it cannot be executed, and setup_failed
-/// (125) when the spawn itself failed (no memory, no process slots).
+/// Turn a spawn error into an outcome: not found (127), cannot be executed
+/// (126), or setup_failed (125) when the spawn itself failed (no memory, no
+/// process slots); `Outcome::exit_code` holds the numbers.
 pub fn exec_failure(program: &OsStr, err: io::Error) -> Outcome {
     let name = program.to_string_lossy();
     match err.raw_os_error() {
         Some(libc::ENOENT) if exists(program) => Outcome::ExecFailed {
-            code: 127,
+            failure: ExecFailure::NotFound,
             error: format!("{name}: exists, but its interpreter or loader is missing ({err})"),
         },
         Some(libc::ENOENT) => Outcome::ExecFailed {
-            code: 127,
+            failure: ExecFailure::NotFound,
             error: format!("{name}: not found ({err})"),
         },
         Some(
@@ -89,7 +89,7 @@ pub fn exec_failure(program: &OsStr, err: io::Error) -> Outcome {
             | libc::ENAMETOOLONG
             | libc::ELIBBAD,
         ) => Outcome::ExecFailed {
-            code: 126,
+            failure: ExecFailure::NotExecutable,
             error: format!("{name}: cannot be executed ({err})"),
         },
         _ => Outcome::SetupFailed(format!("cannot start {name}: {err}")),

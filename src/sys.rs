@@ -1,12 +1,11 @@
 //! The only module with `unsafe` and raw libc calls.
 //!
 //! Everything here is a thin, checked wrapper around one syscall (or one libc
-//! call) that nix does not cover in the form a PID 1 needs:
-//! - nix's `Signal` and `WaitStatus` cannot represent real-time signals, and
-//!   `waitpid` through nix would *consume* a child's status and then fail to
-//!   decode it, so waiting and killing use raw signal numbers;
-//! - `sigtimedwait` (the one wait of the event loop) and `posix_spawn` with a
-//!   chosen signal mask and `tcsetpgrp` are not in nix at all.
+//! call). curtain does not use nix: its `Signal` and `WaitStatus` cannot
+//! represent real-time signals (its `waitpid` would *consume* a child's status
+//! and then fail to decode it), and `sigtimedwait` (the one wait of the event
+//! loop) and `posix_spawn` with a chosen signal mask and `tcsetpgrp` are not
+//! in it at all.
 //!
 //! Each `unsafe` block says why it is sound. Nothing here panics.
 
@@ -25,17 +24,17 @@ fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-/// A signal set (`sigset_t`), built safely.
+/// The kernel's signal set (`sigset_t`), built safely.
 #[derive(Clone, Copy)]
-pub struct SigSet(libc::sigset_t);
+pub struct KernelSigset(libc::sigset_t);
 
-impl SigSet {
-    pub fn empty() -> SigSet {
+impl KernelSigset {
+    pub fn empty() -> KernelSigset {
         let mut set = MaybeUninit::<libc::sigset_t>::uninit();
         // SAFETY: sigemptyset initialises the whole set it is given.
         unsafe {
             libc::sigemptyset(set.as_mut_ptr());
-            SigSet(set.assume_init())
+            KernelSigset(set.assume_init())
         }
     }
 
@@ -65,8 +64,8 @@ impl SigSet {
 }
 
 /// Replace the calling thread's signal mask; returns the previous one.
-pub fn set_signal_mask(set: &SigSet) -> io::Result<SigSet> {
-    let mut old = SigSet::empty();
+pub fn set_signal_mask(set: &KernelSigset) -> io::Result<KernelSigset> {
+    let mut old = KernelSigset::empty();
     // SAFETY: both pointers are valid sigset_t.
     check(unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set.0, &mut old.0) })?;
     Ok(old)
@@ -125,7 +124,7 @@ pub const SI_KERNEL: i32 = 0x80;
 /// Wait in the kernel for one signal of `set` (which must be blocked), for at
 /// most `timeout` (`None`: no limit). `Ok(None)` means the timeout passed.
 /// This is the event loop's only blocking call: one syscall per signal.
-pub fn wait_signal(set: &SigSet, timeout: Option<Duration>) -> io::Result<Option<SigInfo>> {
+pub fn wait_signal(set: &KernelSigset, timeout: Option<Duration>) -> io::Result<Option<SigInfo>> {
     let ts = timeout.map(|d| libc::timespec {
         tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
         tv_nsec: libc::c_long::from(d.subsec_nanos() as i32),
@@ -197,7 +196,8 @@ pub fn set_child_subreaper() -> io::Result<()> {
 }
 
 /// Close every descriptor from 3 up. Used once the app has its copies of the
-/// inherited ones, so curtain pins nothing (SPEC §2).
+/// inherited ones, so curtain holds nothing open that the app might need
+/// closed (a socket, a pipe's write end).
 pub fn close_fds_from_3() -> io::Result<()> {
     // SAFETY: close_range only closes descriptors; nothing in curtain holds
     // one at or above 3 at this point (it opened none for itself).
@@ -250,9 +250,9 @@ pub enum Stdin {
 pub struct SpawnRequest<'a> {
     pub argv: &'a [CString],
     /// The signal mask the program starts with.
-    pub mask: &'a SigSet,
+    pub mask: &'a KernelSigset,
     /// Signals whose disposition is reset to SIG_DFL in the program.
-    pub default_signals: &'a SigSet,
+    pub default_signals: &'a KernelSigset,
     /// Make the new process group the terminal's foreground group.
     pub foreground_tty: bool,
     pub stdin: Stdin,

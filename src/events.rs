@@ -1,0 +1,585 @@
+//! Every log event curtain writes, one typed definition each (docs/behavior.md, Log).
+//!
+//! An `Event` variant holds exactly the data its line needs; `name`, `level`,
+//! `message` and `fields` are the only places that turn it into words, and
+//! the renderers in `logging` work from those alone. So an event cannot be
+//! written with a missing or extra field, a field's type and nullability are
+//! fixed here, and lists of pids stay numbers all the way to the JSON.
+//!
+//! The order of `fields` is the order on the line; a field without a value
+//! is `Value::Null`, never left out, so the JSON schema is stable.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use crate::config::Scope;
+use crate::exit_reason::Reason;
+use crate::reaper::ChildEnd;
+use crate::signals::{Sender, Signal};
+
+/// How important a line is; `--log-level` keeps this level and the ones above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Error => "ERROR",
+            Level::Warn => "WARN",
+            Level::Info => "INFO",
+            Level::Debug => "DEBUG",
+            Level::Trace => "TRACE",
+        }
+    }
+}
+
+/// A field's value, typed for the renderers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
+    Null,
+    Str(Cow<'a, str>),
+    Int(i64),
+    Bool(bool),
+    Pids(&'a [i32]),
+}
+
+impl<'a> Value<'a> {
+    fn num(n: impl TryInto<i64>) -> Value<'a> {
+        n.try_into().map_or(Value::Null, Value::Int)
+    }
+    fn opt_num(n: Option<impl TryInto<i64>>) -> Value<'a> {
+        n.map_or(Value::Null, Value::num)
+    }
+    fn signal(sig: Signal) -> Value<'a> {
+        Value::Str(Cow::Owned(sig.name()))
+    }
+    fn opt_signal(sig: Option<Signal>) -> Value<'a> {
+        sig.map_or(Value::Null, Value::signal)
+    }
+    fn opt_str(s: Option<&'a str>) -> Value<'a> {
+        s.map_or(Value::Null, |s| Value::Str(Cow::Borrowed(s)))
+    }
+}
+
+/// How a pre-stop command went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreStopResult {
+    /// Not started: the stop window was reached before its turn.
+    Skipped,
+    /// `posix_spawn` refused it.
+    SpawnFailed(String),
+    /// It ran and was reaped; `timed_out`: curtain killed it at the window.
+    Ended {
+        end: ChildEnd,
+        duration_ms: u64,
+        timed_out: bool,
+    },
+}
+
+/// The final event: why the app stopped (built by `report`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    pub message: String,
+    pub exit_code: i32,
+    pub original_exit_code: i32,
+    pub reason: Reason,
+    pub expected: bool,
+    pub signal: Option<Signal>,
+    pub shutdown_requested: bool,
+    pub trigger_signal: Option<Signal>,
+    pub trigger_sender_pid: Option<i32>,
+    pub uptime_ms: u64,
+    pub stop_ms: Option<u64>,
+    pub pre_stop_ms: Option<u64>,
+    pub orphans_reaped: u32,
+    pub leftovers_killed: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// curtain runs: its settings, and the cgroup's `memory.oom.group`.
+    Start {
+        pid: i32,
+        /// Program name only: arguments may hold secrets.
+        command: Cow<'a, str>,
+        argc: usize,
+        grace_period_ms: u64,
+        stop_signal: Option<Signal>,
+        subreaper: bool,
+        oom_group: Option<bool>,
+    },
+    Spawned {
+        child_pid: i32,
+    },
+    /// A signal passed on (`forwarded_as`) or dropped (`None`); `repeat`: a
+    /// shutdown signal that came again during the shutdown.
+    Signal {
+        signal: Signal,
+        forwarded_as: Option<Signal>,
+        sender: Sender,
+        repeat: bool,
+    },
+    /// The shutdown sequence starts. `sender_comm` is filled in by the
+    /// supervisor, which can read `/proc`.
+    Shutdown {
+        signal: Signal,
+        sender: Sender,
+        sender_comm: Option<String>,
+        grace_period_ms: u64,
+    },
+    PreStop {
+        command: &'a str,
+        result: PreStopResult,
+    },
+    StopSignalSent {
+        signal: Signal,
+        scope: Scope,
+        elapsed_ms: u64,
+    },
+    /// Escalation. `killed_pids` starts with the app's pid when it still ran;
+    /// the supervisor adds the other children it finds.
+    GraceTimeout {
+        elapsed_ms: u64,
+        grace_period_ms: u64,
+        killed_pids: Vec<i32>,
+    },
+    Reaped {
+        pid: i32,
+        end: ChildEnd,
+    },
+    /// The app exited while its descendants still run.
+    Leftovers,
+    /// Still not reaped when the reap bound after SIGKILL ran out (filled in
+    /// by the supervisor).
+    KillTimeout {
+        left: Vec<i32>,
+        bound_secs: u64,
+    },
+    TerminationLog {
+        path: String,
+        error: String,
+    },
+    /// A system call failed after the app started; curtain went on.
+    SyscallError {
+        call: &'static str,
+        error: String,
+    },
+    Exit(Exit),
+}
+
+impl Event<'_> {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Start { .. } => "start",
+            Event::Spawned { .. } => "spawned",
+            Event::Signal { .. } => "signal",
+            Event::Shutdown { .. } => "shutdown",
+            Event::PreStop { .. } => "pre_stop",
+            Event::StopSignalSent { .. } => "stop_signal_sent",
+            Event::GraceTimeout { .. } => "grace_timeout",
+            Event::Reaped { .. } => "reaped",
+            Event::Leftovers => "leftovers",
+            Event::KillTimeout { .. } => "kill_timeout",
+            Event::TerminationLog { .. } => "termination_log",
+            Event::SyscallError { .. } => "syscall_error",
+            Event::Exit(_) => "exit",
+        }
+    }
+
+    pub fn level(&self) -> Level {
+        match self {
+            Event::Start { .. }
+            | Event::Spawned { .. }
+            | Event::Shutdown { .. }
+            | Event::StopSignalSent { .. }
+            | Event::Exit(_) => Level::Info,
+            Event::Signal { repeat: true, .. } => Level::Info,
+            Event::Signal { repeat: false, .. } | Event::Reaped { .. } => Level::Debug,
+            Event::PreStop {
+                result:
+                    PreStopResult::Ended {
+                        end: ChildEnd::Exited(0),
+                        timed_out: false,
+                        ..
+                    },
+                ..
+            } => Level::Info,
+            Event::PreStop { .. }
+            | Event::GraceTimeout { .. }
+            | Event::Leftovers
+            | Event::KillTimeout { .. }
+            | Event::TerminationLog { .. }
+            | Event::SyscallError { .. } => Level::Warn,
+        }
+    }
+
+    /// The `target` field: which part of curtain speaks.
+    pub fn target(&self) -> &'static str {
+        match self {
+            Event::Exit(_) => "curtain::exit",
+            Event::TerminationLog { .. } => "curtain::report",
+            _ => "curtain::supervisor",
+        }
+    }
+
+    /// One sentence for people.
+    pub fn message(&self) -> String {
+        match self {
+            Event::Start { command, .. } => {
+                format!("curtain {} supervising {command}", env!("CARGO_PKG_VERSION"))
+            }
+            Event::Spawned { .. } => "app started".into(),
+            Event::Signal {
+                signal,
+                repeat: true,
+                ..
+            } => format!("{signal} repeated during shutdown, passed on"),
+            Event::Signal { signal, .. } => format!("received {signal}"),
+            Event::Shutdown {
+                signal,
+                sender,
+                sender_comm,
+                ..
+            } => {
+                let from = match (sender_comm, sender.pid) {
+                    (_, 0) => "outside the container (pid 0)".to_string(),
+                    (Some(c), pid) => format!("{c} (pid {pid})"),
+                    (None, pid) => format!("pid {pid}"),
+                };
+                format!("shutdown requested by {signal} from {from}")
+            }
+            Event::PreStop { command, result } => match result {
+                PreStopResult::Skipped => {
+                    format!("pre-stop command {command} skipped: no time left before the stop signal")
+                }
+                PreStopResult::SpawnFailed(e) => {
+                    format!("pre-stop command {command} could not be started: {e}")
+                }
+                PreStopResult::Ended { duration_ms, .. } if self.level() == Level::Info => {
+                    format!("pre-stop command {command} done in {duration_ms}ms")
+                }
+                PreStopResult::Ended { duration_ms, .. } => {
+                    format!("pre-stop command {command} failed after {duration_ms}ms")
+                }
+            },
+            Event::StopSignalSent { signal, scope, .. } => {
+                format!("sent {signal} to the app ({})", scope.as_str())
+            }
+            Event::GraceTimeout {
+                grace_period_ms, ..
+            } => format!("grace period of {grace_period_ms}ms ran out: sent SIGKILL"),
+            Event::Reaped { pid, .. } => format!("reaped pid {pid}"),
+            Event::Leftovers => "the app exited but its descendants still run (a daemonizing app, or backgrounded work?); stopping them".into(),
+            Event::KillTimeout { left, bound_secs } => format!(
+                "{} process(es) still not reaped {bound_secs}s after SIGKILL; exiting anyway",
+                left.len()
+            ),
+            Event::TerminationLog { .. } => "could not write the termination message".into(),
+            Event::SyscallError { call, error } => format!("{call} failed ({error}); going on"),
+            Event::Exit(e) => e.message.clone(),
+        }
+    }
+
+    /// The event's own fields, in line order, each exactly once.
+    pub fn fields(&self, put: &mut dyn FnMut(&'static str, Value<'_>)) {
+        match self {
+            Event::Start {
+                pid,
+                command,
+                argc,
+                grace_period_ms,
+                stop_signal,
+                subreaper,
+                oom_group,
+            } => {
+                put("version", Value::Str(env!("CARGO_PKG_VERSION").into()));
+                put("pid", Value::num(*pid));
+                put("command", Value::Str(Cow::Borrowed(command)));
+                put("argc", Value::num(*argc));
+                put("grace_period_ms", Value::num(*grace_period_ms));
+                put("stop_signal", Value::opt_signal(*stop_signal));
+                put("subreaper", Value::Bool(*subreaper));
+                put("oom_group", oom_group.map_or(Value::Null, Value::Bool));
+            }
+            Event::Spawned { child_pid } => put("child_pid", Value::num(*child_pid)),
+            Event::Signal {
+                signal,
+                forwarded_as,
+                sender,
+                ..
+            } => {
+                put("signal", Value::signal(*signal));
+                put("forwarded_as", Value::opt_signal(*forwarded_as));
+                put("sender_pid", Value::num(sender.pid));
+                put("sender_uid", Value::num(sender.uid));
+            }
+            Event::Shutdown {
+                signal,
+                sender,
+                sender_comm,
+                grace_period_ms,
+            } => {
+                put("signal", Value::signal(*signal));
+                put("sender_pid", Value::num(sender.pid));
+                put("sender_uid", Value::num(sender.uid));
+                put("sender_comm", Value::opt_str(sender_comm.as_deref()));
+                put("grace_period_ms", Value::num(*grace_period_ms));
+            }
+            Event::PreStop { command, result } => {
+                let (exit_code, duration_ms, timed_out, error) = match result {
+                    PreStopResult::Skipped => (
+                        None,
+                        0,
+                        true,
+                        Some(Cow::Borrowed("not started: the stop window was reached")),
+                    ),
+                    PreStopResult::SpawnFailed(e) => (None, 0, false, Some(Cow::Borrowed(e.as_str()))),
+                    PreStopResult::Ended {
+                        duration_ms,
+                        timed_out: true,
+                        ..
+                    } => (
+                        None,
+                        *duration_ms,
+                        true,
+                        Some(Cow::Borrowed("killed: the stop window was reached")),
+                    ),
+                    PreStopResult::Ended { end, duration_ms, .. } => match end {
+                        ChildEnd::Exited(0) => (Some(0), *duration_ms, false, None),
+                        ChildEnd::Exited(code) => (
+                            Some(*code),
+                            *duration_ms,
+                            false,
+                            Some(Cow::Owned(format!("exited {code}"))),
+                        ),
+                        ChildEnd::Signaled { .. } => {
+                            (None, *duration_ms, false, Some(Cow::Owned(end.to_string())))
+                        }
+                    },
+                };
+                put("command", Value::Str(Cow::Borrowed(command)));
+                put("exit_code", Value::opt_num(exit_code));
+                put("duration_ms", Value::num(duration_ms));
+                put("timed_out", Value::Bool(timed_out));
+                put("error", error.map_or(Value::Null, Value::Str));
+            }
+            Event::StopSignalSent {
+                signal,
+                scope,
+                elapsed_ms,
+            } => {
+                put("signal", Value::signal(*signal));
+                put("scope", Value::Str(scope.as_str().into()));
+                put("elapsed_ms", Value::num(*elapsed_ms));
+            }
+            Event::GraceTimeout {
+                elapsed_ms,
+                killed_pids,
+                ..
+            } => {
+                put("elapsed_ms", Value::num(*elapsed_ms));
+                put("killed_pids", Value::Pids(killed_pids));
+            }
+            Event::Reaped { pid, end } => {
+                put("pid", Value::num(*pid));
+                put("status", Value::Str(Cow::Owned(end.to_string())));
+            }
+            Event::Leftovers => {}
+            Event::KillTimeout { left, .. } => put("left", Value::Pids(left)),
+            Event::TerminationLog { path, error } => {
+                put("path", Value::Str(Cow::Borrowed(path)));
+                put("error", Value::Str(Cow::Borrowed(error)));
+            }
+            Event::SyscallError { call, error } => {
+                put("call", Value::Str(Cow::Borrowed(call)));
+                put("error", Value::Str(Cow::Borrowed(error)));
+            }
+            Event::Exit(e) => {
+                put("exit_code", Value::num(e.exit_code));
+                put("original_exit_code", Value::num(e.original_exit_code));
+                put("reason", Value::Str(e.reason.as_str().into()));
+                put("expected", Value::Bool(e.expected));
+                put("signal", Value::opt_signal(e.signal));
+                put("shutdown_requested", Value::Bool(e.shutdown_requested));
+                put("trigger_signal", Value::opt_signal(e.trigger_signal));
+                put("trigger_sender_pid", Value::opt_num(e.trigger_sender_pid));
+                put("uptime_ms", Value::num(e.uptime_ms));
+                put("stop_ms", Value::opt_num(e.stop_ms));
+                put("pre_stop_ms", Value::opt_num(e.pre_stop_ms));
+                put("orphans_reaped", Value::num(e.orphans_reaped));
+                put("leftovers_killed", Value::num(e.leftovers_killed));
+            }
+        }
+    }
+}
+
+/// `[1,2,3]`: a pid list as the JSON and text formats both write it.
+pub fn push_pids(out: &mut String, pids: &[i32]) {
+    out.push('[');
+    for (i, pid) in pids.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{pid}");
+    }
+    out.push(']');
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+
+    /// One event of every kind, each in its most common shape (the
+    /// exhaustive `match` in `covers` fails to build when a kind is added
+    /// without a sample here).
+    pub fn samples() -> Vec<Event<'static>> {
+        let sender = Sender { pid: 0, uid: 0 };
+        let all = vec![
+            Event::Start {
+                pid: 1,
+                command: "app".into(),
+                argc: 2,
+                grace_period_ms: 25_000,
+                stop_signal: None,
+                subreaper: false,
+                oom_group: None,
+            },
+            Event::Spawned { child_pid: 2 },
+            Event::Signal {
+                signal: Signal(libc::SIGHUP),
+                forwarded_as: Some(Signal(libc::SIGHUP)),
+                sender,
+                repeat: false,
+            },
+            Event::Shutdown {
+                signal: Signal::TERM,
+                sender,
+                sender_comm: None,
+                grace_period_ms: 25_000,
+            },
+            Event::PreStop {
+                command: "drain",
+                result: PreStopResult::Ended {
+                    end: ChildEnd::Exited(0),
+                    duration_ms: 10,
+                    timed_out: false,
+                },
+            },
+            Event::StopSignalSent {
+                signal: Signal::TERM,
+                scope: Scope::Group,
+                elapsed_ms: 0,
+            },
+            Event::GraceTimeout {
+                elapsed_ms: 25_000,
+                grace_period_ms: 25_000,
+                killed_pids: vec![2, 7],
+            },
+            Event::Reaped {
+                pid: 7,
+                end: ChildEnd::Exited(0),
+            },
+            Event::Leftovers,
+            Event::KillTimeout {
+                left: vec![7],
+                bound_secs: 2,
+            },
+            Event::TerminationLog {
+                path: "/dev/termination-log".into(),
+                error: "Permission denied".into(),
+            },
+            Event::SyscallError {
+                call: "wait4",
+                error: "Invalid argument".into(),
+            },
+            Event::Exit(Exit {
+                message: "app exited 0".into(),
+                exit_code: 0,
+                original_exit_code: 0,
+                reason: Reason::Exited,
+                expected: true,
+                signal: None,
+                shutdown_requested: false,
+                trigger_signal: None,
+                trigger_sender_pid: None,
+                uptime_ms: 5,
+                stop_ms: None,
+                pre_stop_ms: None,
+                orphans_reaped: 0,
+                leftovers_killed: 0,
+            }),
+        ];
+        for e in &all {
+            covers(e);
+        }
+        all
+    }
+
+    fn covers(e: &Event) {
+        match e {
+            Event::Start { .. }
+            | Event::Spawned { .. }
+            | Event::Signal { .. }
+            | Event::Shutdown { .. }
+            | Event::PreStop { .. }
+            | Event::StopSignalSent { .. }
+            | Event::GraceTimeout { .. }
+            | Event::Reaped { .. }
+            | Event::Leftovers
+            | Event::KillTimeout { .. }
+            | Event::TerminationLog { .. }
+            | Event::SyscallError { .. }
+            | Event::Exit(_) => {}
+        }
+    }
+
+    pub fn field_names(e: &Event) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        e.fields(&mut |name, _| names.push(name));
+        names
+    }
+
+    #[test]
+    fn every_shape_of_an_event_has_the_same_fields() {
+        // The pre-stop event in each of its shapes: same fields, same order.
+        let shapes = [
+            PreStopResult::Skipped,
+            PreStopResult::SpawnFailed("No such file or directory".into()),
+            PreStopResult::Ended {
+                end: ChildEnd::Exited(3),
+                duration_ms: 5,
+                timed_out: false,
+            },
+            PreStopResult::Ended {
+                end: ChildEnd::Signaled {
+                    signal: Signal::KILL,
+                    core_dumped: false,
+                },
+                duration_ms: 5,
+                timed_out: true,
+            },
+        ];
+        for result in shapes {
+            let e = Event::PreStop {
+                command: "drain",
+                result,
+            };
+            assert_eq!(
+                field_names(&e),
+                ["command", "exit_code", "duration_ms", "timed_out", "error"]
+            );
+            assert_eq!(e.level(), Level::Warn, "{e:?}");
+        }
+        let names: Vec<_> = samples().iter().map(Event::name).collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+    }
+}
