@@ -545,6 +545,65 @@ pub mod tests {
         names
     }
 
+    /// The rows of a Markdown event table: (event, level column, field
+    /// names). Field names are the backticked words outside parentheses.
+    fn event_table(doc: &str) -> Vec<(String, String, Vec<String>)> {
+        let mut rows = Vec::new();
+        for line in doc.lines() {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            // `| `name` | level | fields |` splits into 5 cells.
+            if cells.len() != 5 || !cells[1].starts_with('`') || cells[1].contains(' ') {
+                continue;
+            }
+            let mut outside = String::new();
+            let mut depth = 0;
+            for c in cells[3].chars() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    c if depth == 0 => outside.push(c),
+                    _ => {}
+                }
+            }
+            let fields = outside
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect();
+            rows.push((
+                cells[1].trim_matches('`').to_string(),
+                cells[2].to_string(),
+                fields,
+            ));
+        }
+        rows
+    }
+
+    /// The README's and docs/behavior.md's event tables say what the code
+    /// writes: the same events, each with its level and its fields in order.
+    #[test]
+    fn the_documented_event_tables_match_the_code() {
+        let docs = [
+            ("README.md", include_str!("../README.md")),
+            ("docs/behavior.md", include_str!("../docs/behavior.md")),
+        ];
+        for (name, doc) in docs {
+            let rows = event_table(doc);
+            let documented: Vec<&str> = rows.iter().map(|(e, _, _)| e.as_str()).collect();
+            let coded: Vec<&str> = samples().iter().map(Event::name).collect();
+            assert_eq!(documented, coded, "{name}: the events and their order");
+            for (sample, (event, level, fields)) in samples().iter().zip(&rows) {
+                let want = sample.level().as_str().to_ascii_lowercase();
+                assert!(
+                    level.starts_with(&want),
+                    "{name}: `{event}` is {want}, table says {level}"
+                );
+                assert_eq!(fields, &field_names(sample), "{name}: fields of `{event}`");
+            }
+        }
+    }
+
     #[test]
     fn every_shape_of_an_event_has_the_same_fields() {
         // The pre-stop event in each of its shapes: same fields, same order.
