@@ -1,5 +1,6 @@
 //! The memory cgroup's OOM-kill counter, to tell an OOM kill from any other
-//! SIGKILL (SPEC §5), and `memory.oom.group` for the start event.
+//! SIGKILL (docs/behavior.md, Exit code and reason), and `memory.oom.group`
+//! for the start event.
 //!
 //! The cgroup is found from `/proc/self/cgroup` (v2 `0::/path`, v1
 //! `N:memory:/path`) and the mount points from `/proc/self/mountinfo`, never
@@ -97,7 +98,8 @@ pub trait Fs {
     fn is_dir(&self, path: &Path) -> bool;
 }
 
-/// The real filesystem: one read per file, no probing before opening.
+/// The real filesystem. `read` opens a file directly, with no `stat` first;
+/// `is_dir` is one `stat`, to find a cgroup directory (`cgroup_dir`).
 pub struct RealFs;
 
 impl Fs for RealFs {
@@ -112,7 +114,7 @@ impl Fs for RealFs {
 /// Read a small file (proc, cgroupfs) with as few syscalls as possible:
 /// `read_to_string` starts with a 32-byte read and grows, which costs 5-8
 /// reads for `/proc/self/mountinfo`; this does one (plus the one that sees
-/// the end) for anything under 16 KiB. Start-up time counts (issue #5).
+/// the end) for anything under 16 KiB. Start-up time counts.
 pub fn read_small(path: &Path) -> Option<String> {
     use std::io::Read;
     let mut file = std::fs::File::open(path).ok()?;
