@@ -5,10 +5,17 @@
 #
 #   tests/e2e_podman.sh        (as root; installs podman/buildah/runc if missing)
 #
-# Host specifics (../shared/RUNTIME.md): crun cannot run on this hybrid-cgroup
-# host and podman's default rlimits are refused, so a containers.conf pins runc,
-# cgroupfs and the ulimits. No registry: the image is FROM scratch. Everything
-# this suite creates has a unique name and is removed on exit, even on failure.
+# Host specifics: crun cannot run on a host with the hybrid cgroup layout (v1
+# controllers plus cgroup2 at /sys/fs/cgroup/unified), and podman's default
+# rlimits are refused where the hard RLIMIT_NOFILE is low and CAP_SYS_RESOURCE
+# is missing, so a containers.conf pins runc, cgroupfs and the ulimits. No
+# registry: the image is FROM scratch. Everything this suite creates has a
+# unique name and is removed on exit, even on failure.
+#
+# Timings: exact deadlines are checked by curtain's unit tests. Here a lower
+# bound is what curtain guarantees, and an upper bound only separates "curtain
+# acted" from "podman's own 10 s timeout ran out", with seconds to spare for
+# podman's overhead on a loaded machine.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -69,27 +76,29 @@ wait_ready() { # until the container's app has written /ready
 }
 elapsed() { python3 -c "import time;print(round(time.time()-$1,2))"; }
 
-# 1. An app that exits on SIGTERM: a quick, expected stop.
+# 1. An app that exits on SIGTERM: a quick, expected stop, well before
+#    podman's 10 s timeout (and the image's 25 s grace period).
 c=$prefix-stop
 run stop -e CURTAIN_PRE_STOP_SLEEP=0 -- "$tag" /myapp pause /
 if wait_ready "$c"; then
     t0=$(date +%s.%N); podman stop -t 10 "$c" >/dev/null 2>&1; took=$(elapsed "$t0")
     ev=$(exit_event "$c"); code=$(state "$c" '{{.State.ExitCode}}')
     if [ "$code" = 143 ] && [ "$(field reason <<<"$ev")" = stopped ] && [ "$(field expected <<<"$ev")" = true ] \
-        && python3 -c "exit(0 if $took < 3 else 1)"; then
+        && python3 -c "exit(0 if $took < 8 else 1)"; then
         ok "SIGTERM-handling app: podman stop took ${took}s, exit 143, reason stopped, expected true"
     else fail "SIGTERM-handling app" "exit=$code took=${took}s" "event: $ev"; fi
 else fail "SIGTERM-handling app: never ready"; fi
 
 # 2. An app that ignores SIGTERM, curtain's grace (2 s) shorter than podman's (10 s):
-#    curtain's SIGKILL comes first and is explained; podman never escalates.
+#    curtain's SIGKILL comes first (not before 2 s, and before podman's 10 s)
+#    and is explained; podman never escalates.
 c=$prefix-grace
 run grace -e CURTAIN_PRE_STOP_SLEEP=0 -e CURTAIN_GRACE_PERIOD=2s -- "$tag" /myapp ignore-term /
 if wait_ready "$c"; then
     t0=$(date +%s.%N); out=$(podman stop -t 10 "$c" 2>&1); took=$(elapsed "$t0")
     ev=$(exit_event "$c"); code=$(state "$c" '{{.State.ExitCode}}')
     if [ "$code" = 137 ] && [ "$(field reason <<<"$ev")" = grace_timeout ] && ! grep -q "resorting to SIGKILL" <<<"$out" \
-        && python3 -c "exit(0 if 1.9 < $took < 5 else 1)" && grep -q '"event":"grace_timeout"' <<<"$(podman logs "$c" 2>/dev/null)"; then
+        && python3 -c "exit(0 if 1.9 < $took < 9 else 1)" && grep -q '"event":"grace_timeout"' <<<"$(podman logs "$c" 2>/dev/null)"; then
         ok "app ignoring SIGTERM: curtain killed it after ${took}s (grace 2s < podman's 10s), exit 137, grace_timeout, no podman escalation"
     else fail "app ignoring SIGTERM" "exit=$code took=${took}s podman: $out" "event: $ev"; fi
 else fail "app ignoring SIGTERM: never ready"; fi

@@ -1,5 +1,6 @@
 //! Bad input never starts the app: a short error naming the value (and the
-//! variable, for the environment) on stderr, and exit 2 (SPEC §1).
+//! variable, for the environment) on stderr, and exit 2 (docs/behavior.md,
+//! Command line).
 
 use std::process::Command;
 

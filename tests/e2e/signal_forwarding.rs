@@ -1,5 +1,11 @@
-//! Every catchable signal that reaches curtain reaches the app (SPEC §3),
-//! through --map-signal, to the app alone or its group per --signal-scope.
+//! Every catchable signal that reaches curtain reaches the app, through
+//! --map-signal, to the app alone or its group per --signal-scope
+//! (docs/behavior.md, Signals).
+//!
+//! A signal curtain must not pass on is checked with a later marker signal
+//! of a higher number: curtain and the app each take pending signals lowest
+//! number first, so once the marker is recorded, a wrongly forwarded signal
+//! would have been recorded before it.
 
 use crate::support::*;
 
@@ -12,8 +18,9 @@ const SIGNALS: [i32; 12] = [
     libc::SIGCONT,
     libc::SIGALRM,
     libc::SIGPWR,
-    // Sent by another process, these are forwarded too (SPEC §3), and
-    // never stop or end curtain itself.
+    // Sent by another process (not raised by the kernel for curtain's own
+    // terminal access), these are forwarded too, and never stop or end
+    // curtain itself.
     libc::SIGTSTP,
     libc::SIGTTIN,
     libc::SIGTTOU,
@@ -44,6 +51,14 @@ fn every_signal_reaches_the_app_but_sigchld() {
         }
         assert_ne!(state(run.curtain_pid()), 'T', "curtain must never stop");
         run.signal(libc::SIGCHLD);
+        // The marker, SIGURG (23), comes after SIGCHLD (17) both ways.
+        run.signal(libc::SIGURG);
+        wait_recorded(&dir, libc::SIGURG, SECS_5);
+        assert!(
+            recorded(&dir).iter().all(|(s, _)| *s != libc::SIGCHLD),
+            "SIGCHLD must not be forwarded: {:?}",
+            recorded(&dir)
+        );
         let f = run.stop(libc::SIGTERM);
         f.assert_exit(0, "stopped", true);
         let got: Vec<i32> = recorded(&dir).into_iter().map(|(s, _)| s).collect();
@@ -102,15 +117,19 @@ fn map_signal_from_the_environment() {
     run.signal(libc::SIGWINCH);
     run.signal(libc::SIGHUP);
     wait_recorded(&dir, libc::SIGUSR2, SECS_5);
+    // The marker, a real-time signal, comes after the dropped SIGWINCH (28).
+    run.signal(rt(1));
+    wait_recorded(&dir, rt(1), SECS_5);
     run.signal(libc::SIGTERM);
     run.wait(SECS_10);
     let got: Vec<i32> = recorded(&dir).into_iter().map(|(s, _)| s).collect();
-    assert_eq!(got, vec![libc::SIGUSR2, libc::SIGTERM]);
+    assert_eq!(got, vec![libc::SIGUSR2, rt(1), libc::SIGTERM]);
 }
 
-/// The app forks a child in its own group that ignores SIGTERM; with scope
-/// group a forwarded SIGUSR1 kills that child (default action), with scope
-/// child it does not.
+/// The app forks a child, in the app's own process group, and both ignore
+/// SIGTERM. A forwarded SIGUSR2 (default action: terminate) kills the app in
+/// both scopes; with scope group it kills that child too, with scope child it
+/// does not, and the child is left for curtain to stop as a leftover.
 #[test]
 fn signal_scope_group_reaches_the_group_and_child_spares_it() {
     let _g = shared();
@@ -132,7 +151,6 @@ fn signal_scope_group_reaches_the_group_and_child_spares_it() {
         )
         .ready(&dir);
         let child: i32 = wait_file(&dir.path("child"), SECS_5).trim().parse().expect("pid");
-        // SIGURG's default action is to ignore; SIGUSR2's is to terminate.
         run.signal(libc::SIGUSR2);
         // The app dies of SIGUSR2 in both scopes; then its child is a leftover.
         let f = run.wait(SECS_10);
@@ -140,8 +158,9 @@ fn signal_scope_group_reaches_the_group_and_child_spares_it() {
         assert_eq!(exit["signal"], "SIGUSR2", "{f:#?}");
         assert_eq!(exit["reason"], "signaled", "{f:#?}");
         // With group scope the child dies of the same SIGUSR2; with child
-        // scope it is left running, ignores the stop signal, and only
-        // curtain's SIGKILL at the deadline ends it.
+        // scope it is left running, ignores the SIGTERM curtain sends to
+        // leftovers, and only curtain's SIGKILL a grace period (1 s) after
+        // the app's end ends it.
         let escalated = f.events().iter().any(|e| e["event"] == "grace_timeout");
         assert_eq!(escalated, !child_dies, "scope {scope}: {f:#?}");
         if !child_dies {

@@ -158,7 +158,12 @@ impl Run {
         cmd.args(&argv[1..])
             .stderr(Stdio::piped())
             .stdin(opts.stdin.unwrap_or_else(Stdio::null));
-        // Own session: no test terminal, and a kill of the group cleans up.
+        // curtain stays in the test's session and process group (no setsid):
+        // its stdin is /dev/null unless the test gives one, so it never finds
+        // a controlling terminal on stdin, and its stdout is a pipe, so the
+        // default `--log-format auto` means JSON. The caller's own
+        // CURTAIN_LOG_FORMAT is dropped so that only the test picks the
+        // format. Clean-up (`kill_all`) kills by pid, not by process group.
         cmd.env_remove("CURTAIN_LOG_FORMAT");
         for (k, v) in opts.env {
             cmd.env(k, v);
@@ -227,7 +232,8 @@ impl Run {
         self
     }
 
-    /// Send `sig` to curtain and wait (10 s at most) for it to exit.
+    /// Send `sig` to curtain and wait for it to exit, at most 10 s after it
+    /// was started (see `wait`).
     pub fn stop(self, sig: i32) -> Finished {
         self.signal(sig);
         self.wait(SECS_10)
@@ -253,7 +259,8 @@ impl Run {
         }
     }
 
-    /// Wait for curtain to exit, at most `timeout` (then kill it and fail).
+    /// Wait for curtain to exit, at most `timeout` counted from its start
+    /// (`started`), not from this call; then kill it and fail.
     pub fn wait(mut self, timeout: Duration) -> Finished {
         use std::os::unix::process::ExitStatusExt;
         let deadline = self.started + timeout;
@@ -350,6 +357,23 @@ impl Finished {
             "the exit event must be the last line: {self:#?}"
         );
         last
+    }
+
+    /// The index of the first event named `name` (fails if there is none).
+    pub fn position(&self, name: &str) -> usize {
+        self.events()
+            .iter()
+            .position(|e| e["event"] == name)
+            .unwrap_or_else(|| panic!("no {name} event in {self:#?}"))
+    }
+
+    /// Assert that the first event of each name is logged in this order.
+    pub fn assert_order(&self, names: &[&str]) {
+        let at: Vec<usize> = names.iter().map(|n| self.position(n)).collect();
+        assert!(
+            at.windows(2).all(|w| w[0] < w[1]),
+            "events out of order: want {names:?}, found at lines {at:?}: {self:#?}"
+        );
     }
 
     /// Assert the exit code, the exit event's reason and its `expected`.
