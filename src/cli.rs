@@ -1,6 +1,7 @@
 //! The raw command line: clap derive, every option with its `CURTAIN_*`
-//! variable. Values stay strings here; `config` validates them, because only
-//! there can an error name the environment variable a bad value came from.
+//! variable. Values stay raw (`OsString`, not even checked for UTF-8) here;
+//! `config` validates them, because only there can an error name the
+//! option or the environment variable a bad value came from.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -21,19 +22,19 @@ pub const DEFAULT_LOG_LEVEL: &str = "info";
 pub struct Cli {
     /// Whole budget from the shutdown request to SIGKILL, pre-stop steps included
     #[arg(long, env = "CURTAIN_GRACE_PERIOD", value_name = "DUR", default_value = DEFAULT_GRACE_PERIOD)]
-    pub grace_period: String,
+    pub grace_period: OsString,
 
     /// Signal the app gets when a shutdown starts [default: the signal that started it]
     #[arg(long, env = "CURTAIN_STOP_SIGNAL", value_name = "SIG")]
-    pub stop_signal: Option<String>,
+    pub stop_signal: Option<OsString>,
 
     /// Drain command run before the stop signal (repeatable; shell-word split, no shell)
     #[arg(long, env = "CURTAIN_PRE_STOP", value_name = "CMD")]
-    pub pre_stop: Vec<String>,
+    pub pre_stop: Vec<OsString>,
 
     /// Wait after the pre-stop commands, before the stop signal
     #[arg(long, env = "CURTAIN_PRE_STOP_SLEEP", value_name = "DUR", default_value = DEFAULT_PRE_STOP_SLEEP)]
-    pub pre_stop_sleep: String,
+    pub pre_stop_sleep: OsString,
 
     /// Rewrite a forwarded signal, e.g. HUP:USR1; FROM:0 drops it (repeatable, comma list)
     #[arg(
@@ -42,7 +43,7 @@ pub struct Cli {
         value_name = "FROM:TO",
         value_delimiter = ','
     )]
-    pub map_signal: Vec<String>,
+    pub map_signal: Vec<OsString>,
 
     /// Forwarded signals go to the app alone (child) or its process group (group)
     #[arg(
@@ -51,7 +52,7 @@ pub struct Cli {
         value_name = "child|group",
         default_value = DEFAULT_SIGNAL_SCOPE
     )]
-    pub signal_scope: String,
+    pub signal_scope: OsString,
 
     /// Rewrite curtain's exit code, e.g. 143:0 (repeatable, comma list)
     #[arg(
@@ -60,7 +61,7 @@ pub struct Cli {
         value_name = "FROM:TO",
         value_delimiter = ','
     )]
-    pub remap_exit: Vec<String>,
+    pub remap_exit: Vec<OsString>,
 
     /// Log format: json, text, or auto (text on a terminal)
     #[arg(
@@ -69,11 +70,11 @@ pub struct Cli {
         value_name = "json|text|auto",
         default_value = DEFAULT_LOG_FORMAT
     )]
-    pub log_format: String,
+    pub log_format: OsString,
 
     /// Log level: error, warn, info, debug, trace (the exit event is always written)
     #[arg(long, env = "CURTAIN_LOG_LEVEL", value_name = "LEVEL", default_value = DEFAULT_LOG_LEVEL)]
-    pub log_level: String,
+    pub log_level: OsString,
 
     /// Where to write the final summary for Kubernetes ('' turns it off)
     /// [default: /dev/termination-log when it exists]
@@ -129,8 +130,12 @@ fn without_options(args: &[OsString], mut env_names: impl Iterator<Item = OsStri
 fn unknown_option(cmd: &clap::Command, args: &[OsString]) -> Option<String> {
     let mut words = args.iter().skip(1).map(|a| a.to_string_lossy());
     while let Some(word) = words.next() {
-        if word == "--" || !word.starts_with('-') || word == "-" {
+        if word == "--" || !word.starts_with('-') {
             return None;
+        }
+        // `-` and `---x` are no options of curtain's, nor an app's name.
+        if word == "-" || word.starts_with("---") {
+            return Some(word.into_owned());
         }
         let name = word.trim_start_matches('-');
         let name = name.split_once('=').map_or(name, |(n, _)| n);
@@ -153,6 +158,12 @@ fn unknown_option(cmd: &clap::Command, args: &[OsString]) -> Option<String> {
 pub struct Sources(Option<ArgMatches>);
 
 impl Sources {
+    /// No clap matches: every value came from the command line or a default.
+    #[cfg(test)]
+    pub fn none() -> Sources {
+        Sources(None)
+    }
+
     /// The `CURTAIN_*` variable behind option `id`, if the value came from it.
     pub fn env_var(&self, id: &str) -> Option<String> {
         if self.0.as_ref()?.value_source(id) != Some(ValueSource::EnvVariable) {

@@ -3,7 +3,7 @@
 //! error names the offending value, and the variable when it came from the
 //! environment; `main` prints it and exits 2 before the app is started.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -86,9 +86,37 @@ impl fmt::Display for ConfigError {
         write!(
             f,
             "invalid value '{}' for {}: {}",
-            self.value, self.origin, self.expected
+            shorten(&self.value),
+            self.origin,
+            self.expected
         )
     }
+}
+
+/// The longest part of a bad value an error message repeats.
+const ECHO_MAX: usize = 100;
+
+/// `value`, cut to about 100 bytes (at a character boundary) with `...`
+/// after it: an error repeats enough to find the value, never a whole
+/// 100 KB argument.
+pub fn shorten(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.len() <= ECHO_MAX {
+        return value.into();
+    }
+    let mut cut = ECHO_MAX;
+    while !value.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}...", &value[..cut]).into()
+}
+
+/// `text` as a number, if it is one or more ASCII digits and nothing else
+/// (no sign, no space: `+5` is not a number here).
+pub fn parse_digits<T: std::str::FromStr>(text: &str) -> Option<T> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 const DURATION_HELP: &str = "expected a duration like 500ms, 10s, 1m30s or 25 (seconds), at most 365 days";
@@ -104,7 +132,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     if t.is_empty() {
         return None;
     }
-    if let Ok(secs) = t.parse::<u64>() {
+    if let Some(secs) = parse_digits::<u64>(t) {
         return Some(Duration::from_secs(secs)).filter(|d| *d <= MAX_DURATION);
     }
     let mut total = Duration::ZERO;
@@ -114,7 +142,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         if digits == 0 {
             return None;
         }
-        let n: u64 = rest[..digits].parse().ok()?;
+        let n: u64 = parse_digits(&rest[..digits])?;
         rest = &rest[digits..];
         let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let part = match &rest[..unit_len] {
@@ -137,8 +165,20 @@ impl Config {
             value: value.to_string(),
             expected,
         };
-        let duration =
-            |id: &str, flag: &str, v: &str| parse_duration(v).ok_or_else(|| err(id, flag, v, DURATION_HELP));
+        // Every value must be UTF-8 text; the error names the option or the
+        // variable, and shows the value with the bad bytes replaced.
+        let text = |id: &str, flag: &str, v: &OsStr| -> Result<String, ConfigError> {
+            v.to_str()
+                .map(str::to_string)
+                .ok_or_else(|| err(id, flag, &v.to_string_lossy(), "expected UTF-8 text"))
+        };
+        let texts = |id: &str, flag: &str, vs: &[OsString]| -> Result<Vec<String>, ConfigError> {
+            vs.iter().map(|v| text(id, flag, v)).collect()
+        };
+        let duration = |id: &str, flag: &str, v: &OsStr| {
+            let v = text(id, flag, v)?;
+            parse_duration(&v).ok_or_else(|| err(id, flag, &v, DURATION_HELP))
+        };
         let signal =
             |id: &str, flag: &str, v: &str| Signal::parse(v).ok_or_else(|| err(id, flag, v, SIGNAL_HELP));
 
@@ -146,6 +186,7 @@ impl Config {
         let pre_stop_sleep = duration("pre_stop_sleep", "pre-stop-sleep", &cli.pre_stop_sleep)?;
         let stop_signal = match &cli.stop_signal {
             Some(v) => {
+                let v = &text("stop_signal", "stop-signal", v)?;
                 let sig = signal("stop_signal", "stop-signal", v)?;
                 if !sig.is_catchable() || sig == Signal::CHLD {
                     return Err(err(
@@ -161,7 +202,7 @@ impl Config {
         };
 
         let mut pre_stop = Vec::new();
-        for v in &cli.pre_stop {
+        for v in &texts("pre_stop", "pre-stop", &cli.pre_stop)? {
             let argv = shell_words::split(v).map_err(|_| {
                 err(
                     "pre_stop",
@@ -170,14 +211,14 @@ impl Config {
                     "expected a command with balanced quotes",
                 )
             })?;
-            if argv.is_empty() || argv.iter().any(|a| a.contains('\0')) {
+            if argv.first().map_or(true, String::is_empty) || argv.iter().any(|a| a.contains('\0')) {
                 return Err(err("pre_stop", "pre-stop", v, "expected a non-empty command"));
             }
             pre_stop.push(PreStopCommand { argv });
         }
 
         let mut signal_map = Vec::new();
-        for v in &cli.map_signal {
+        for v in &texts("map_signal", "map-signal", &cli.map_signal)? {
             const HELP: &str = "expected FROM:TO with signal names or numbers, TO may be 0 to drop";
             let (from, to) = v
                 .split_once(':')
@@ -194,31 +235,32 @@ impl Config {
         }
 
         let mut exit_remap = Vec::new();
-        for v in &cli.remap_exit {
+        for v in &texts("remap_exit", "remap-exit", &cli.remap_exit)? {
             const HELP: &str = "expected FROM:TO with exit codes 0-255";
             let (from, to) = v
                 .split_once(':')
                 .ok_or_else(|| err("remap_exit", "remap-exit", v, HELP))?;
-            let code = |s: &str| s.trim().parse::<u8>().ok();
+            let code = |s: &str| parse_digits::<u8>(s.trim());
             match (code(from), code(to)) {
                 (Some(f), Some(t)) => exit_remap.push((f, t)),
                 _ => return Err(err("remap_exit", "remap-exit", v, HELP)),
             }
         }
 
-        let scope = match cli.signal_scope.as_str() {
+        let scope = match text("signal_scope", "signal-scope", &cli.signal_scope)?.as_str() {
             "child" => Scope::Child,
             "group" => Scope::Group,
             v => return Err(err("signal_scope", "signal-scope", v, "expected child or group")),
         };
-        let log_format = match cli.log_format.as_str() {
+        let log_format = match text("log_format", "log-format", &cli.log_format)?.as_str() {
             "json" => LogFormat::Json,
             "text" => LogFormat::Text,
             "auto" if crate::sys::stdout_is_tty() => LogFormat::Text,
             "auto" => LogFormat::Json,
             v => return Err(err("log_format", "log-format", v, "expected json, text or auto")),
         };
-        let log_level = match cli.log_level.to_ascii_lowercase().as_str() {
+        let log_level_text = text("log_level", "log-level", &cli.log_level)?;
+        let log_level = match log_level_text.to_ascii_lowercase().as_str() {
             "error" => Level::Error,
             "warn" => Level::Warn,
             "info" => Level::Info,
@@ -228,7 +270,7 @@ impl Config {
                 return Err(err(
                     "log_level",
                     "log-level",
-                    &cli.log_level,
+                    &log_level_text,
                     "expected error, warn, info, debug or trace",
                 ))
             }
@@ -236,7 +278,9 @@ impl Config {
         let termination_log = match cli.termination_log {
             None => TerminationLog::Default,
             Some(p) if p.is_empty() => TerminationLog::Off,
-            Some(p) => TerminationLog::Path(PathBuf::from(p)),
+            // Relative to the directory curtain started in: curtain moves to
+            // `/` after the spawn, long before it writes the message.
+            Some(p) => TerminationLog::Path(std::path::absolute(&p).unwrap_or_else(|_| PathBuf::from(p))),
         };
 
         Ok(Config {
@@ -295,6 +339,91 @@ mod tests {
             "18446744073709551615",
         ] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    /// Parsers never panic (no overflow, no slicing inside a character) on
+    /// any input, and accept exactly what they document. Debug builds check
+    /// integer overflow, so `cargo test` would catch one.
+    mod properties {
+        use super::*;
+        use crate::cli::Cli;
+        use clap::Parser;
+        use proptest::prelude::*;
+
+        fn config(args: &[String]) -> Result<Config, ConfigError> {
+            let mut argv = vec!["curtain".to_string()];
+            argv.extend(args.iter().cloned());
+            argv.extend(["--".to_string(), "app".to_string()]);
+            let cli = Cli::try_parse_from(&argv).map_err(|e| ConfigError {
+                origin: "clap".into(),
+                value: e.to_string(),
+                expected: "",
+            })?;
+            Config::from_cli(cli, &crate::cli::Sources::none())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_text_is_a_duration_or_refused(text in "[+ -]?[0-9]{0,21}(ms|s|m|h|x)?([0-9]{0,6}(ms|s|m|h))?|\\PC{0,24}") {
+                if let Some(d) = parse_duration(&text) {
+                    prop_assert!(d <= MAX_DURATION);
+                    prop_assert!(!text.contains('+') && !text.contains('-'), "{text:?}");
+                }
+            }
+
+            #[test]
+            fn well_formed_durations_add_up(parts in proptest::collection::vec((0u64..100_000, 0usize..4), 1..4)) {
+                let units = [("ms", 1u64), ("s", 1_000), ("m", 60_000), ("h", 3_600_000)];
+                let text: String = parts.iter().map(|(n, u)| format!("{n}{}", units[*u].0)).collect();
+                let ms: u64 = parts.iter().map(|(n, u)| n * units[*u].1).sum();
+                let want = Some(Duration::from_millis(ms)).filter(|d| *d <= MAX_DURATION);
+                prop_assert_eq!(parse_duration(&text), want, "{}", text);
+            }
+
+            #[test]
+            fn any_text_is_a_signal_or_refused(text in "(SIG|sig)?(RTMIN|RTMAX|TERM|[+-]?[0-9]{1,12})([+-][0-9]{0,12})?|\\PC{0,16}") {
+                if let Some(sig) = Signal::parse(&text) {
+                    prop_assert!((1..=crate::signals::rtmax()).contains(&sig.0), "{text:?} -> {sig:?}");
+                    prop_assert_eq!(Signal::parse(&sig.name()), Some(sig));
+                    prop_assert!(!text.starts_with('+'), "{text:?}");
+                }
+            }
+
+            #[test]
+            fn realtime_offsets_never_overflow(off in prop_oneof![any::<i32>(), (i32::MAX - 100)..=i32::MAX, 0..100], base in prop::sample::select(vec!["RTMIN+", "RTMAX-", "SIGRTMIN+"])) {
+                let text = format!("{base}{off}");
+                if let Some(sig) = Signal::parse(&text) {
+                    prop_assert!((crate::signals::rtmin()..=crate::signals::rtmax()).contains(&sig.0));
+                }
+            }
+
+            #[test]
+            fn any_option_value_is_accepted_or_refused_without_panic(
+                flag in prop::sample::select(vec![
+                    "--grace-period", "--stop-signal", "--pre-stop", "--pre-stop-sleep",
+                    "--map-signal", "--signal-scope", "--remap-exit", "--log-format",
+                    "--log-level", "--termination-log",
+                ]),
+                value in "([A-Za-z0-9:+,'\" -]|\\PC){0,40}",
+            ) {
+                if let Err(e) = config(&[flag.to_string(), value.clone()]) {
+                    // Whatever the value, the message stays short.
+                    prop_assert!(e.to_string().len() < 400 + e.origin.len());
+                } else if flag == "--pre-stop" {
+                    let cfg = config(&[flag.to_string(), value]).expect("accepted once");
+                    prop_assert!(!cfg.pre_stop[0].program().is_empty());
+                }
+            }
+
+            #[test]
+            fn from_to_pairs_never_panic(from in "[A-Z0-9+-]{0,14}", to in "[A-Z0-9+-]{0,14}") {
+                let pair = format!("{from}:{to}");
+                let _ = config(&["--map-signal".into(), pair.clone()]);
+                let _ = config(&["--remap-exit".into(), pair]);
+            }
         }
     }
 }

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::io;
 
+use crate::config::parse_digits;
 use crate::sys::{self, KernelSigset, SigInfo};
 
 /// A signal number, real-time signals included (nix's `Signal` has none).
@@ -85,14 +86,19 @@ impl Signal {
     /// Parse `TERM`, `SIGTERM`, `sigterm`, `15`, `RTMIN+2`, `SIGRTMAX-1`.
     pub fn parse(text: &str) -> Option<Signal> {
         let t = text.trim();
-        if let Ok(n) = t.parse::<i32>() {
-            return (1..=rtmax()).contains(&n).then_some(Signal(n));
+        let number = |s: &str| {
+            parse_digits::<i32>(s)
+                .filter(|n| (1..=rtmax()).contains(n))
+                .map(Signal)
+        };
+        if t.bytes().all(|b| b.is_ascii_digit()) {
+            return number(t);
         }
         let upper = t.to_ascii_uppercase();
         let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-        if let Ok(n) = bare.parse::<i32>() {
+        if bare.bytes().all(|b| b.is_ascii_digit()) {
             // `SIG32`, as `name` writes signals that have no name.
-            return (1..=rtmax()).contains(&n).then_some(Signal(n));
+            return number(bare);
         }
         if let Some((_, n)) = NAMES.iter().find(|(name, _)| *name == bare) {
             return Some(Signal(*n));
@@ -101,11 +107,11 @@ impl Signal {
             let n = if rest.is_empty() {
                 base
             } else {
-                let off: i32 = rest.get(1..)?.parse().ok()?;
+                let off: i32 = parse_digits(rest.get(1..)?)?;
                 if !rest.starts_with(if sign > 0 { '+' } else { '-' }) {
                     return None;
                 }
-                base + sign * off
+                base.checked_add(sign.checked_mul(off)?)?
             };
             (rtmin()..=rtmax()).contains(&n).then_some(Signal(n))
         };
@@ -289,7 +295,21 @@ mod tests {
         assert_eq!(Signal::parse("SIGRTMIN+3"), Some(Signal(rtmin() + 3)));
         assert_eq!(Signal::parse("RTMAX-1"), Some(Signal(rtmax() - 1)));
         for bad in [
-            "", "0", "65", "-1", "TERMX", "RTMIN-1", "RTMAX+1", "RTMIN+", "RTMIN3",
+            "",
+            "0",
+            "65",
+            "-1",
+            "+15",
+            "TERMX",
+            "RTMIN-1",
+            "RTMAX+1",
+            "RTMIN+",
+            "RTMIN3",
+            "RTMIN++2",
+            "RTMIN+2147483647",
+            "RTMAX-2147483647",
+            "RTMIN+99999999999",
+            "SIG+15",
         ] {
             assert_eq!(Signal::parse(bad), None, "{bad:?}");
         }
