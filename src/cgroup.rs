@@ -237,13 +237,19 @@ impl OomWatch {
         }
     }
 
-    /// Whether the OOM-kill counter is higher now than at start. Without a
-    /// baseline (the app ended before one was taken), a PID 1 counts from
-    /// zero, since a container's cgroup is as new as its init; a subreaper,
-    /// whose cgroup may be shared and old, makes no claim.
-    pub fn rose(&self, pid1: bool) -> bool {
+    /// Whether the OOM-kill counter is higher now than at start.
+    ///
+    /// Without a baseline (the app ended within a millisecond, before one was
+    /// taken) there is only weaker evidence, and curtain claims an OOM kill
+    /// only when all of it points that way: it is PID 1 (a container's cgroup
+    /// is as new as its init, so its counter counts this app's kills), the app
+    /// died of SIGKILL itself (`by_sigkill`: a process that exits 137 by
+    /// itself is no OOM victim, and a reused cgroup's old kills must not
+    /// make it one), and the counter is not zero. A subreaper, whose cgroup
+    /// may be shared and old, makes no claim.
+    pub fn rose(&self, pid1: bool, by_sigkill: bool) -> bool {
         if !self.taken {
-            return pid1 && OomWatch::start().baseline.is_some_and(|now| now > 0);
+            return pid1 && by_sigkill && OomWatch::start().baseline.is_some_and(|now| now > 0);
         }
         match (&self.counter, self.baseline) {
             (Some(c), Some(before)) => read_small(&c.file)

@@ -82,6 +82,31 @@ pub enum PreStopResult {
     },
 }
 
+/// Something curtain cannot do as configured or as documented, said once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warning {
+    /// A subreaper without a readable `/proc` cannot find the app's
+    /// leftovers to stop them.
+    NoProc,
+}
+
+impl Warning {
+    /// The `kind` field: a stable name for pipelines.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Warning::NoProc => "no_proc",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Warning::NoProc => {
+                "/proc cannot be read: as a subreaper curtain cannot find the app's leftovers to stop them, and an exit that may leave processes running is not expected"
+            }
+        }
+    }
+}
+
 /// The final event: why the app stopped (built by `report`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exit {
@@ -170,6 +195,7 @@ pub enum Event<'a> {
         call: &'static str,
         error: String,
     },
+    Warning(Warning),
     Exit(Exit),
 }
 
@@ -188,6 +214,7 @@ impl Event<'_> {
             Event::KillTimeout { .. } => "kill_timeout",
             Event::TerminationLog { .. } => "termination_log",
             Event::SyscallError { .. } => "syscall_error",
+            Event::Warning(_) => "warning",
             Event::Exit(_) => "exit",
         }
     }
@@ -215,7 +242,8 @@ impl Event<'_> {
             | Event::Leftovers
             | Event::KillTimeout { .. }
             | Event::TerminationLog { .. }
-            | Event::SyscallError { .. } => Level::Warn,
+            | Event::SyscallError { .. }
+            | Event::Warning(_) => Level::Warn,
         }
     }
 
@@ -282,6 +310,7 @@ impl Event<'_> {
             ),
             Event::TerminationLog { .. } => "could not write the termination message".into(),
             Event::SyscallError { call, error } => format!("{call} failed ({error}); going on"),
+            Event::Warning(w) => w.message().into(),
             Event::Exit(e) => e.message.clone(),
         }
     }
@@ -400,6 +429,7 @@ impl Event<'_> {
                 put("call", Value::Str(Cow::Borrowed(call)));
                 put("error", Value::Str(Cow::Borrowed(error)));
             }
+            Event::Warning(w) => put("kind", Value::Str(w.kind().into())),
             Event::Exit(e) => {
                 put("exit_code", Value::num(e.exit_code));
                 put("original_exit_code", Value::num(e.original_exit_code));
@@ -498,6 +528,7 @@ pub mod tests {
                 call: "wait4",
                 error: "Invalid argument".into(),
             },
+            Event::Warning(Warning::NoProc),
             Event::Exit(Exit {
                 message: "app exited 0".into(),
                 exit_code: 0,
@@ -535,6 +566,7 @@ pub mod tests {
             | Event::KillTimeout { .. }
             | Event::TerminationLog { .. }
             | Event::SyscallError { .. }
+            | Event::Warning(_)
             | Event::Exit(_) => {}
         }
     }

@@ -132,9 +132,13 @@ pub fn classify(f: &Facts) -> Reason {
     }
 }
 
-/// `expected`: a clean completion with nothing left behind, or a stop.
-pub fn expected(reason: Reason, exit_code: i32, leftovers: u32) -> bool {
+/// `expected`: a clean completion with nothing left behind, or a stop that
+/// left nothing running. `leftovers` counts the descendants curtain had to
+/// stop after the app exited; `remain`: some may still run (they outlived
+/// SIGKILL's reap bound, or a subreaper without `/proc` could not find them).
+pub fn expected(reason: Reason, exit_code: i32, leftovers: u32, remain: bool) -> bool {
     match reason {
+        _ if remain => false,
         Reason::Exited => exit_code == 0 && leftovers == 0,
         Reason::Stopped => true,
         _ => false,
@@ -229,11 +233,19 @@ mod tests {
         for (facts, reason, exp) in cases {
             let got = classify(&facts);
             assert_eq!(got, reason, "{facts:?}");
-            assert_eq!(expected(got, facts.outcome.exit_code(), 0), exp, "{facts:?}");
+            assert_eq!(
+                expected(got, facts.outcome.exit_code(), 0, false),
+                exp,
+                "{facts:?}"
+            );
         }
         assert!(
-            !expected(Reason::Exited, 0, 1),
+            !expected(Reason::Exited, 0, 1, false),
             "leftovers make a clean exit unexpected"
+        );
+        assert!(
+            !expected(Reason::Stopped, 143, 0, true),
+            "processes that may still run make even a stop unexpected"
         );
     }
 }

@@ -1,10 +1,10 @@
 //! Logging: one line per event on stdout, JSON or text (docs/behavior.md, Log).
 //!
 //! Events are typed (`events::Event`); this module only renders them and
-//! writes the line with `sys::write_stdout`, which never blocks the event
-//! loop: a line that finds a full pipe is dropped, and a closed stdout is
-//! ignored. The `exit` event is written whatever the level, with a bounded
-//! wait (about 1 s) for a slow collector.
+//! writes the line without ever blocking the event loop: a line that finds
+//! a full pipe is dropped, and a closed stdout is ignored. The `exit` event is
+//! written whatever the level, with a bounded wait (about 1 s) for a slow
+//! collector. How a line is written depends on what stdout is (`Writer`).
 //!
 //! Why neither tracing-subscriber's `fmt` nor tracing itself: that writer
 //! blocks on a full pipe and its error path prints with `eprintln!` (which
@@ -13,6 +13,7 @@
 //! but no checking. A level filter and two renderers are all curtain needs.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -182,7 +183,7 @@ pub fn render(event: &Event) -> String {
 /// collector must not stall PID 1.
 pub fn emit(event: &Event) {
     if enabled(event.level()) {
-        sys::write_stdout(render(event).as_bytes(), None);
+        write_line(render(event).as_bytes(), None);
     }
 }
 
@@ -198,7 +199,121 @@ pub fn emit_exit(event: &Event, json: Option<&str>) {
         (LogFormat::Json, Some(json)) => json.to_string(),
         _ => render(event),
     };
-    sys::write_stdout(text.as_bytes(), Some(Instant::now() + EXIT_WRITE_BUDGET));
+    write_line(text.as_bytes(), Some(Instant::now() + EXIT_WRITE_BUDGET));
+}
+
+/// How lines reach stdout, which curtain shares with the app (a pipe to the
+/// log collector, usually). The app must keep its blocking stdout, so curtain
+/// never sets O_NONBLOCK on it; and "poll for room, then write" can lose the
+/// room to the app in between and block. Chosen at the first line, by what
+/// stdout is:
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    /// stdout is closed: lines are dropped.
+    Closed,
+    /// A regular file or block device: `write` never waits for a reader.
+    Plain,
+    /// A pipe (Linux 6.4 and later), a socket: `pwritev2(RWF_NOWAIT)`, which
+    /// fails with EAGAIN instead of waiting.
+    NoWait,
+    /// A pipe before Linux 6.4, or a terminal: a non-blocking file
+    /// description of our own for the same file (`sys::reopen_nonblocking`).
+    Reopened(i32),
+    /// Neither could be had (no `/proc`, no descriptor left): wait for room,
+    /// then a plain `write`, which can still block if another writer takes
+    /// the room first. The last resort.
+    Polled,
+}
+
+/// The writer, encoded for an atomic: -1 not chosen, -2 closed, -3 plain,
+/// -4 no-wait, -5 polled, a descriptor >= 0 reopened.
+static WRITER: AtomicI32 = AtomicI32::new(-1);
+
+fn writer() -> Writer {
+    match WRITER.load(Ordering::Relaxed) {
+        -1 => {
+            let w = match sys::fd_kind(1) {
+                Err(_) => Writer::Closed,
+                Ok(sys::FdKind::File) => Writer::Plain,
+                Ok(_) => Writer::NoWait,
+            };
+            set_writer(w);
+            w
+        }
+        -2 => Writer::Closed,
+        -3 => Writer::Plain,
+        -4 => Writer::NoWait,
+        fd if fd >= 0 => Writer::Reopened(fd),
+        _ => Writer::Polled,
+    }
+}
+
+fn set_writer(w: Writer) {
+    let code = match w {
+        Writer::Closed => -2,
+        Writer::Plain => -3,
+        Writer::NoWait => -4,
+        Writer::Polled => -5,
+        Writer::Reopened(fd) => fd,
+    };
+    WRITER.store(code, Ordering::Relaxed);
+}
+
+/// Milliseconds left until `deadline` (0 without one, or past it).
+fn ms_left(deadline: Option<Instant>) -> i32 {
+    deadline.map_or(0, |t| {
+        t.saturating_duration_since(Instant::now())
+            .as_millis()
+            .min(i32::MAX as u128) as i32
+    })
+}
+
+/// Write `buf` to stdout in chunks of at most PIPE_BUF bytes (which a pipe
+/// takes whole or not at all, so curtain's lines never interleave with the
+/// app's output mid-chunk). A chunk that finds no room waits until
+/// `deadline` (`None`: not at all) and is otherwise dropped with the rest of
+/// the line. Errors (closed stdout, EPIPE) drop the line: logging never
+/// stops PID 1. Returns whether everything was written.
+fn write_line(mut buf: &[u8], deadline: Option<Instant>) -> bool {
+    while !buf.is_empty() {
+        let chunk = &buf[..buf.len().min(libc::PIPE_BUF)];
+        let result = match writer() {
+            Writer::Closed => return false,
+            Writer::Plain => sys::write(1, chunk),
+            Writer::NoWait => match sys::write_nowait(1, chunk) {
+                Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+                    set_writer(match sys::reopen_nonblocking(1) {
+                        Ok(fd) => Writer::Reopened(fd),
+                        Err(_) => Writer::Polled,
+                    });
+                    continue;
+                }
+                other => other,
+            },
+            Writer::Reopened(fd) => sys::write(fd, chunk),
+            Writer::Polled => {
+                if !sys::wait_writable(1, ms_left(deadline)) {
+                    return false;
+                }
+                sys::write(1, chunk)
+            }
+        };
+        match result {
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && deadline.is_some() => {
+                let fd = match writer() {
+                    Writer::Reopened(fd) => fd,
+                    _ => 1,
+                };
+                if ms_left(deadline) == 0 || !sys::wait_writable(fd, ms_left(deadline)) {
+                    return false;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 #[cfg(test)]

@@ -26,6 +26,9 @@ pub struct Summary {
     pub app_ended: Option<Instant>,
     pub orphans_reaped: u32,
     pub leftovers_killed: u32,
+    /// Processes may still run: the reap bound after SIGKILL ran out, or
+    /// curtain could not find its leftovers (a subreaper without `/proc`).
+    pub leftovers_remain: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -39,8 +42,9 @@ pub struct ShutdownSummary {
 
 impl Summary {
     /// The facts the reason is decided from. `oom_rose` reads the cgroup's
-    /// counter: it is called only where it can change the answer.
-    pub fn facts(&self, oom_rose: impl FnOnce() -> bool) -> Facts {
+    /// counter (given whether the app died of SIGKILL): it is called only
+    /// where it can change the answer.
+    pub fn facts(&self, oom_rose: impl FnOnce(bool) -> bool) -> Facts {
         let may_be_oom = matches!(
             self.outcome,
             Outcome::Ended(
@@ -53,7 +57,9 @@ impl Summary {
         Facts {
             outcome: self.outcome.clone(),
             killed_at_deadline: self.killed_at_deadline,
-            oom_rose: may_be_oom && !self.killed_at_deadline && oom_rose(),
+            oom_rose: may_be_oom
+                && !self.killed_at_deadline
+                && oom_rose(matches!(self.outcome.signal(), Some(Signal::KILL))),
             // A shutdown requested after the app had ended by itself (while
             // its leftovers were being stopped) does not make its end a stop.
             shutdown_requested: self
@@ -72,6 +78,7 @@ impl Summary {
             app_ended: None,
             orphans_reaped: 0,
             leftovers_killed: 0,
+            leftovers_remain: false,
         }
     }
 }
@@ -83,11 +90,11 @@ const TERMINATION_LOG_MAX: usize = 4096;
 /// exit code (after `--remap-exit`).
 pub fn finish(cfg: &Config, started: Instant, oom: &OomWatch, pid1: bool, s: &Summary) -> i32 {
     let now = Instant::now();
-    let facts = s.facts(|| oom.rose(pid1));
+    let facts = s.facts(|by_sigkill| oom.rose(pid1, by_sigkill));
     let reason = exit_reason::classify(&facts);
     let original = s.outcome.exit_code();
     let code = cfg.remap_exit(original);
-    let expected = exit_reason::expected(reason, original, s.leftovers_killed);
+    let expected = exit_reason::expected(reason, original, s.leftovers_killed, s.leftovers_remain);
     let stop_ms = s
         .shutdown
         .and_then(|sd| Some(millis(sd.stop_sent?, s.app_ended?)));
@@ -163,6 +170,9 @@ fn sentence(reason: Reason, s: &Summary, code: i32, stop_ms: Option<u64>) -> Str
             s.leftovers_killed
         ));
     }
+    if s.leftovers_remain {
+        text.push_str("; some processes may still be running");
+    }
     text
 }
 
@@ -200,11 +210,18 @@ fn termination_log_path(setting: &TerminationLog) -> Option<std::path::PathBuf> 
     }
 }
 
+/// Write the termination message, truncating the file. Opened without
+/// blocking: a FIFO with no reader fails at once (ENXIO), and a write to a
+/// full FIFO fails (EAGAIN) instead of waiting; a termination log is never
+/// worth hanging PID 1 for.
 fn write_truncating(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
         .open(path)?;
     f.write_all(bytes)
 }

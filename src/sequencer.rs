@@ -95,7 +95,7 @@ pub enum Input {
     /// A reaping pass is over; whether curtain still has children.
     ReapPassDone { children_left: bool },
     /// The answer to `Action::StartPreStop`: the command's pid, or why it
-    /// could not be started.
+    /// could not be started. Its `now` is the instant before the spawn.
     PreStopStarted {
         index: usize,
         result: Result<i32, String>,
@@ -118,7 +118,7 @@ pub enum Action<'a> {
     /// Signal the app, alone or with its process group.
     SignalApp {
         signal: Signal,
-        scope: Scope,
+        reach: Reach,
     },
     /// Signal every process left besides the app.
     SignalLeftovers {
@@ -127,6 +127,47 @@ pub enum Action<'a> {
     Emit(Event<'a>),
     /// Nothing is left to wait for: report and exit.
     Exit,
+}
+
+/// Whom `Action::SignalApp` is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The app alone (`--signal-scope child`).
+    App,
+    /// The app's process group, or the app alone when that group is gone
+    /// (`--signal-scope group`, forwarded signals: two syscalls).
+    Group,
+    /// The app itself for certain, and its process group: the stop signal,
+    /// repeats and SIGKILL, which must not miss an app that left its group
+    /// while a descendant stayed in it.
+    AppAndGroup,
+}
+
+impl Reach {
+    #[cfg(test)]
+    fn as_str(self) -> &'static str {
+        match self {
+            Reach::App => "app",
+            Reach::Group => "group",
+            Reach::AppAndGroup => "app+group",
+        }
+    }
+
+    /// For the stop signal, repeats and SIGKILL under `scope`.
+    fn sure(scope: Scope) -> Reach {
+        match scope {
+            Scope::Child => Reach::App,
+            Scope::Group => Reach::AppAndGroup,
+        }
+    }
+
+    /// For a forwarded signal under `scope`.
+    fn forward(scope: Scope) -> Reach {
+        match scope {
+            Scope::Child => Reach::App,
+            Scope::Group => Reach::Group,
+        }
+    }
 }
 
 /// Where the sequence stands. Each stage holds the instant it waits for.
@@ -212,6 +253,8 @@ pub struct Sequencer<'a> {
     leftovers_signaled: bool,
     orphans_reaped: u32,
     leftovers_killed: u32,
+    /// The reap bound after SIGKILL ran out with children left.
+    gave_up: bool,
     actions: VecDeque<Action<'a>>,
 }
 
@@ -231,6 +274,7 @@ impl<'a> Sequencer<'a> {
             leftovers_signaled: false,
             orphans_reaped: 0,
             leftovers_killed: 0,
+            gave_up: false,
             actions: VecDeque::new(),
         }
     }
@@ -286,10 +330,10 @@ impl<'a> Sequencer<'a> {
 
     /// Send `signal` to the app, unless it is gone. It is not reaped yet
     /// then, so neither its pid nor its group id can have been reused.
-    fn signal_app(&mut self, signal: Signal, scope: Scope) {
+    fn signal_app(&mut self, signal: Signal, reach: Reach) {
         if self.app_running() {
             self.sent_to_app.insert(signal);
-            self.actions.push_back(Action::SignalApp { signal, scope });
+            self.actions.push_back(Action::SignalApp { signal, reach });
         }
     }
 
@@ -305,7 +349,7 @@ impl<'a> Sequencer<'a> {
     fn on_signal(&mut self, signal: Signal, to: Option<Signal>, sender: Sender) {
         let to = to.filter(|_| self.app_running());
         if let Some(to) = to {
-            self.signal_app(to, self.plan.scope);
+            self.signal_app(to, Reach::forward(self.plan.scope));
         }
         self.emit(Event::Signal {
             signal,
@@ -323,7 +367,7 @@ impl<'a> Sequencer<'a> {
             _ => None,
         };
         match to {
-            Some(to) if self.app_running() => self.signal_app(to, self.plan.scope),
+            Some(to) if self.app_running() => self.signal_app(to, Reach::sure(self.plan.scope)),
             Some(to) => self.signal_leftovers(to),
             None => {}
         }
@@ -479,7 +523,7 @@ impl<'a> Sequencer<'a> {
         let Request {
             stop_signal, budget, ..
         } = *request;
-        self.signal_app(stop_signal, self.plan.scope);
+        self.signal_app(stop_signal, Reach::sure(self.plan.scope));
         self.stage = Stage::Stopping {
             kill_at: budget.deadline,
             since: budget.started,
@@ -527,6 +571,7 @@ impl<'a> Sequencer<'a> {
                     left: Vec::new(),
                     bound_secs: KILL_REAP_BOUND.as_secs(),
                 });
+                self.gave_up = true;
                 self.finish();
             }
             Stage::Running | Stage::PreStop { .. } | Stage::Done => {}
@@ -538,7 +583,7 @@ impl<'a> Sequencer<'a> {
         let mut killed_pids = Vec::new();
         if self.app_running() {
             self.killed_at_deadline = true;
-            self.signal_app(Signal::KILL, Scope::Group);
+            self.signal_app(Signal::KILL, Reach::AppAndGroup);
             killed_pids.push(self.app_pid);
         }
         self.signal_leftovers(Signal::KILL);
@@ -654,6 +699,7 @@ impl<'a> Sequencer<'a> {
             app_ended,
             orphans_reaped: self.orphans_reaped,
             leftovers_killed: self.leftovers_killed,
+            leftovers_remain: self.gave_up,
         }
     }
 }
@@ -764,7 +810,7 @@ mod tests {
         }
 
         fn reason(&self) -> Reason {
-            classify(&self.seq.summary().facts(|| false))
+            classify(&self.seq.summary().facts(|_| false))
         }
     }
 
@@ -783,7 +829,7 @@ mod tests {
         match action {
             Action::StartPreStop { index } => format!("start pre-stop {index}"),
             Action::KillPreStop { pid } => format!("kill pre-stop {pid}"),
-            Action::SignalApp { signal, scope } => format!("app {signal} {}", scope.as_str()),
+            Action::SignalApp { signal, reach } => format!("app {signal} {}", reach.as_str()),
             Action::SignalLeftovers { signal } => format!("leftovers {signal}"),
             Action::Exit => "exit".into(),
             Action::Emit(event) => match event {
@@ -860,7 +906,7 @@ mod tests {
         assert_eq!(
             h.term(1_000),
             [
-                "app SIGTERM group",
+                "app SIGTERM app+group",
                 "emit shutdown",
                 "emit stop_signal_sent SIGTERM +0ms"
             ]
@@ -883,7 +929,7 @@ mod tests {
         assert_eq!(
             h.term(0),
             [
-                "app SIGQUIT child",
+                "app SIGQUIT app",
                 "emit shutdown",
                 "emit stop_signal_sent SIGQUIT +0ms"
             ]
@@ -901,7 +947,7 @@ mod tests {
         assert_eq!(
             h.tick(3_000),
             [
-                "app SIGKILL group",
+                "app SIGKILL app+group",
                 "leftovers SIGKILL",
                 "emit grace_timeout +3000ms [10]"
             ]
@@ -916,7 +962,8 @@ mod tests {
         assert_eq!(h.tick(5_000), ["emit kill_timeout", "exit"]);
         // Never reaped: it died of curtain's SIGKILL.
         assert_eq!(h.reason(), Reason::GraceTimeout);
-        assert!(h.seq.summary().killed_at_deadline);
+        let s = h.seq.summary();
+        assert!(s.killed_at_deadline && s.leftovers_remain);
     }
 
     #[test]
@@ -947,7 +994,7 @@ mod tests {
         assert_eq!(h.tick(5_899), Vec::<String>::new());
         assert_eq!(
             h.tick(5_900),
-            ["app SIGTERM group", "emit stop_signal_sent SIGTERM +5900ms"]
+            ["app SIGTERM app+group", "emit stop_signal_sent SIGTERM +5900ms"]
         );
         assert_eq!(h.wake_ms(), Some(25_000));
         h.reap(6_000, &[(APP, exited(0))], false);
@@ -969,7 +1016,7 @@ mod tests {
                 "kill pre-stop 100",
                 "emit pre_stop drain1 skipped",
                 "emit pre_stop drain2 skipped",
-                "app SIGTERM group",
+                "app SIGTERM app+group",
                 "emit stop_signal_sent SIGTERM +6000ms"
             ]
         );
@@ -998,7 +1045,7 @@ mod tests {
             h.reap(100, &[(101, exited(0))], true),
             [
                 "emit pre_stop drain1 exited 0 after 100ms",
-                "app SIGTERM group",
+                "app SIGTERM app+group",
                 "emit stop_signal_sent SIGTERM +100ms"
             ]
         );
@@ -1022,7 +1069,7 @@ mod tests {
             assert_eq!(
                 h.tick(stop_at),
                 [
-                    "app SIGTERM group".to_string(),
+                    "app SIGTERM app+group".to_string(),
                     format!("emit stop_signal_sent SIGTERM +{stop_at}ms")
                 ]
             );
@@ -1036,7 +1083,7 @@ mod tests {
         assert_eq!(
             h.term(500),
             [
-                "app SIGTERM group",
+                "app SIGTERM app+group",
                 "emit shutdown",
                 "emit stop_signal_sent SIGTERM +0ms"
             ]
@@ -1045,7 +1092,7 @@ mod tests {
         assert_eq!(
             h.tick(500),
             [
-                "app SIGKILL group",
+                "app SIGKILL app+group",
                 "leftovers SIGKILL",
                 "emit grace_timeout +0ms [10]"
             ]
@@ -1059,7 +1106,7 @@ mod tests {
             [
                 "emit shutdown",
                 "emit pre_stop drain0 skipped",
-                "app SIGTERM group",
+                "app SIGTERM app+group",
                 "emit stop_signal_sent SIGTERM +0ms"
             ]
         );
@@ -1075,7 +1122,7 @@ mod tests {
         // The app is alive: it gets the repeat at once, through --map-signal.
         assert_eq!(
             h.term(1_000),
-            ["app SIGUSR1 group", "emit signal SIGTERM -> SIGUSR1 (repeat)"]
+            ["app SIGUSR1 app+group", "emit signal SIGTERM -> SIGUSR1 (repeat)"]
         );
         let int = Input::ShutdownSignal {
             signal: Signal(libc::SIGINT),
@@ -1144,10 +1191,12 @@ mod tests {
         let s = h.seq.summary();
         assert_eq!(s.leftovers_killed, 2);
         assert_eq!(h.reason(), Reason::Exited);
+        assert!(!s.leftovers_remain, "every leftover was reaped");
         assert!(!crate::exit_reason::expected(
             Reason::Exited,
             0,
-            s.leftovers_killed
+            s.leftovers_killed,
+            s.leftovers_remain
         ));
     }
 

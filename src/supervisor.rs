@@ -11,17 +11,18 @@
 //! the loop goes on, because a PID 1 that dies takes the container with it and
 //! explains nothing (catatonit's rule).
 
+use std::collections::HashSet;
 use std::ffi::CString;
 use std::time::{Duration, Instant};
 
 use crate::cgroup::OomWatch;
-use crate::config::{Config, Scope};
-use crate::events::Event;
+use crate::config::Config;
+use crate::events::{Event, Warning};
 use crate::exit_reason::Outcome;
 use crate::logging;
 use crate::reaper;
 use crate::report::{self, Summary};
-use crate::sequencer::{Action, Input, Plan, Sequencer};
+use crate::sequencer::{Action, Input, Plan, Reach, Sequencer};
 use crate::signals::{self, Sender, Signal, SignalAction, SignalSetup};
 use crate::spawn;
 use crate::sys;
@@ -37,7 +38,6 @@ struct Supervisor<'a> {
     cfg: &'a Config,
     setup: &'a SignalSetup,
     own_pid: i32,
-    own_pgid: i32,
     pid1: bool,
     app_pid: i32,
     seq: Sequencer<'a>,
@@ -46,6 +46,10 @@ struct Supervisor<'a> {
     oom: OomWatch,
     /// curtain's working directory at start, for the pre-stop commands.
     pre_stop_cwd: Option<CString>,
+    /// Children SIGKILLed and not yet reaped: each gets SIGKILL once.
+    killed: HashSet<i32>,
+    /// A subreaper that cannot read `/proc` cannot find its leftovers.
+    leftovers_unreachable: bool,
     exiting: bool,
 }
 
@@ -94,18 +98,21 @@ pub fn run(cfg: &Config, setup: &SignalSetup, started: Instant) -> i32 {
         cfg,
         setup,
         own_pid,
-        own_pgid: sys::getpgid(0).unwrap_or(0),
         pid1,
         app_pid,
         seq: Sequencer::new(plan, app_pid),
         settle_at: Some(Instant::now() + SETTLE),
         oom: OomWatch::default(),
         pre_stop_cwd,
+        killed: HashSet::new(),
+        leftovers_unreachable: false,
         exiting: false,
     };
     sup.event_loop();
     sup.settle_without_baseline();
-    report::finish(cfg, started, &sup.oom, pid1, &sup.seq.summary())
+    let mut summary = sup.seq.summary();
+    summary.leftovers_remain |= sup.leftovers_unreachable;
+    report::finish(cfg, started, &sup.oom, pid1, &summary)
 }
 
 /// curtain could not start the app: log `start` and the `exit` event for
@@ -224,11 +231,17 @@ impl Supervisor<'_> {
         logging::emit(&Event::Spawned {
             child_pid: self.app_pid,
         });
+        // Off the start-up path: one stat, 1 ms after the spawn.
+        if !self.pid1 && reaper::own_children().is_err() {
+            logging::emit(&Event::Warning(Warning::NoProc));
+        }
     }
 
     /// One reaping pass: every ended child, then what their ends change.
     fn reap(&mut self) {
         let children_left = reaper::reap_all(|pid, end| {
+            // Reaped: the pid may be reused from now on.
+            self.killed.remove(&pid);
             self.seq.handle(Input::Reaped { pid, end }, Instant::now());
             self.run_actions();
         });
@@ -248,19 +261,21 @@ impl Supervisor<'_> {
         while let Some(action) = self.seq.poll_action() {
             match action {
                 Action::StartPreStop { index } => {
+                    // The command may run before posix_spawn returns: its
+                    // duration counts from before the spawn.
+                    let started = Instant::now();
                     let result = match self.cfg.pre_stop.get(index) {
                         Some(cmd) => spawn::spawn_pre_stop(&cmd.argv, self.setup, self.pre_stop_cwd.as_ref())
                             .map_err(|e| e.to_string()),
                         None => Err("no such pre-stop command".into()),
                     };
-                    self.seq
-                        .handle(Input::PreStopStarted { index, result }, Instant::now());
+                    self.seq.handle(Input::PreStopStarted { index, result }, started);
                 }
                 Action::KillPreStop { pid } => {
                     let _ = sys::kill(-pid, libc::SIGKILL);
                     let _ = sys::kill(pid, libc::SIGKILL);
                 }
-                Action::SignalApp { signal, scope } => self.signal_app(signal, scope),
+                Action::SignalApp { signal, reach } => self.signal_app(signal, reach),
                 Action::SignalLeftovers { signal } => self.signal_leftovers(signal),
                 Action::Emit(mut event) => {
                     if logging::enabled(event.level()) {
@@ -273,38 +288,58 @@ impl Supervisor<'_> {
         }
     }
 
-    /// Send `sig` to the app per `scope`. The sequencer asks only while the
-    /// app is not reaped, so neither its pid nor its group id can have been
-    /// reused.
-    fn signal_app(&self, sig: Signal, scope: Scope) {
-        let group_result = match scope {
-            Scope::Group => sys::kill(-self.app_pid, sig.0),
-            Scope::Child => sys::kill(self.app_pid, sig.0),
+    /// Send `sig` to the app. The sequencer asks only while the app is not
+    /// reaped, so neither its pid nor its group id can have been reused.
+    fn signal_app(&self, sig: Signal, reach: Reach) {
+        let app = self.app_pid;
+        let result = match reach {
+            Reach::App => sys::kill(app, sig.0),
+            // Two syscalls: the group, or the app if it left its group and
+            // the group is gone. (If it left and a descendant stayed, the
+            // group gets it and the app does not; `AppAndGroup` is for the
+            // signals that must not miss the app.)
+            Reach::Group => sys::kill(-app, sig.0).or_else(|_| sys::kill(app, sig.0)),
+            // Whether the app still leads its group decides: if so, the group
+            // reaches it, exactly once; if not, it gets the signal itself,
+            // and what is left of its old group too.
+            Reach::AppAndGroup => match sys::getpgid(app) {
+                Ok(pgid) if pgid == app => sys::kill(-app, sig.0),
+                _ => {
+                    let result = sys::kill(app, sig.0);
+                    let _ = sys::kill(-app, sig.0);
+                    result
+                }
+            },
         };
-        // The app may have moved itself out of its group (setpgid/setsid).
-        if group_result.is_err() && scope == Scope::Group {
-            if let Err(e) = sys::kill(self.app_pid, sig.0) {
-                syscall_error("kill", &e);
-            }
+        if let Err(e) = result {
+            syscall_error("kill", &e);
         }
     }
 
-    /// Signal every process left besides the app: as PID 1 the whole
-    /// namespace (`kill(-1)`, which spares curtain); otherwise only curtain's
-    /// own unreaped children and their groups (never `kill(-1)`: under
-    /// `--pid=host` that would reach the whole host).
-    fn signal_leftovers(&self, sig: Signal) {
+    /// Signal every process left besides the app. As PID 1: the whole
+    /// namespace (`kill(-1)`, which spares curtain), every process in it
+    /// being the app's, or started into the container. Otherwise curtain's
+    /// own unreaped children, each by pid (a pid cannot be reused before
+    /// curtain reaps it), and never a process group: a leftover can join
+    /// the group of a process that is not curtain's (a root process in the
+    /// same session), and curtain must never signal what the app could not.
+    /// Never `kill(-1)` then: under `--pid=host` that would reach the host.
+    /// SIGKILL goes to each pid once, so repeated passes stay linear.
+    fn signal_leftovers(&mut self, sig: Signal) {
         if self.pid1 {
             let _ = sys::kill(-1, sig.0);
             return;
         }
-        for pid in reaper::own_children().unwrap_or_default() {
-            let _ = sys::kill(pid, sig.0);
-            if let Ok(pgid) = sys::getpgid(pid) {
-                if pgid > 1 && pgid != self.own_pgid {
-                    let _ = sys::kill(-pgid, sig.0);
-                }
+        let Ok(children) = reaper::own_children() else {
+            // No /proc: curtain cannot find them (warned at start).
+            self.leftovers_unreachable = true;
+            return;
+        };
+        for pid in children {
+            if pid == self.app_pid || (sig == Signal::KILL && !self.killed.insert(pid)) {
+                continue;
             }
+            let _ = sys::kill(pid, sig.0);
         }
     }
 }

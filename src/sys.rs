@@ -13,7 +13,7 @@ use std::ffi::{CStr, CString};
 use std::io;
 use std::mem::MaybeUninit;
 use std::ptr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Turn a `-1`-on-error libc return into an `io::Result`.
 fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
@@ -354,50 +354,108 @@ pub fn spawn(req: &SpawnRequest) -> io::Result<i32> {
     }
 }
 
-/// Write to stdout without ever blocking for long.
-///
-/// stdout is shared with the app (a pipe to the log collector, usually), so
-/// it cannot be made O_NONBLOCK. Instead `poll` says whether the pipe has room
-/// before each chunk of at most PIPE_BUF bytes (which a pipe with room takes
-/// whole). `wait_until` bounds how long to wait for room: `None` means "not at
-/// all", and a line that finds no room is dropped. Errors (closed stdout,
-/// EPIPE) drop the line silently: logging must never stop PID 1.
-/// Returns whether everything was written.
-pub fn write_stdout(mut buf: &[u8], wait_until: Option<Instant>) -> bool {
-    const CHUNK: usize = libc::PIPE_BUF;
-    while !buf.is_empty() {
-        let timeout_ms = match wait_until {
-            None => 0,
-            Some(t) => t
-                .saturating_duration_since(Instant::now())
-                .as_millis()
-                .min(i32::MAX as u128) as i32,
-        };
-        let mut pfd = libc::pollfd {
-            fd: 1,
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let ready = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-        if ready < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-            continue;
-        }
-        if ready <= 0 || pfd.revents & libc::POLLOUT == 0 {
-            return false;
-        }
-        let len = buf.len().min(CHUNK);
-        // SAFETY: buf is valid for len bytes.
-        let n = unsafe { libc::write(1, buf.as_ptr().cast(), len) };
-        if n < 0 {
-            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return false;
-        }
-        buf = &buf[n as usize..];
+/// What kind of file a descriptor is, for choosing how to write to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FdKind {
+    /// A regular file or a block device: a write never waits for a reader.
+    File,
+    /// A pipe or FIFO.
+    Fifo,
+    /// A character device (a terminal, /dev/null).
+    CharDevice,
+    Socket,
+    Other,
+}
+
+/// `fstat` on `fd`: what kind of file it is (EBADF when it is closed).
+pub fn fd_kind(fd: i32) -> io::Result<FdKind> {
+    let mut st = MaybeUninit::<libc::stat>::zeroed();
+    // SAFETY: st is a valid out-pointer for one stat struct.
+    check(unsafe { libc::fstat(fd, st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded and filled the struct.
+    let mode = unsafe { st.assume_init() }.st_mode & libc::S_IFMT;
+    Ok(match mode {
+        libc::S_IFREG | libc::S_IFBLK => FdKind::File,
+        libc::S_IFIFO => FdKind::Fifo,
+        libc::S_IFCHR => FdKind::CharDevice,
+        libc::S_IFSOCK => FdKind::Socket,
+        _ => FdKind::Other,
+    })
+}
+
+/// One `write(2)`; EINTR is returned as an error like any other.
+pub fn write(fd: i32, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: buf is valid for buf.len() bytes.
+    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
     }
-    true
+}
+
+/// One write that never waits: `pwritev2(RWF_NOWAIT)` at the current
+/// position. A full pipe or socket buffer gives EAGAIN; a file that does not
+/// support it (pipes before Linux 6.4, terminals) gives EOPNOTSUPP, having
+/// written nothing. The descriptor's own flags are untouched, so the app
+/// sharing it keeps its blocking writes.
+pub fn write_nowait(fd: i32, buf: &[u8]) -> io::Result<usize> {
+    let iov = libc::iovec {
+        iov_base: buf.as_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: one iovec pointing at buf, valid for the call; offset -1 means
+    // the current position (required for pipes and sockets).
+    let n = unsafe { libc::pwritev2(fd, &iov, 1, -1, libc::RWF_NOWAIT) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Open a second, non-blocking file description of what `fd` is (a pipe,
+/// FIFO or terminal) through `/proc/self/fd`: O_NONBLOCK on it does not
+/// change the app's description. Close-on-exec, so no program curtain
+/// starts inherits it; no controlling terminal is acquired.
+pub fn reopen_nonblocking(fd: i32) -> io::Result<i32> {
+    let path = CString::new(format!("/proc/self/fd/{fd}"))
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let flags = libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+    // SAFETY: a valid NUL-terminated path; no mode is needed without O_CREAT.
+    check(unsafe { libc::open(path.as_ptr(), flags) })
+}
+
+/// Wait until `fd` has room for a write, for at most `timeout_ms` (0: just
+/// look). `poll`, or `select` when `poll` is refused because RLIMIT_NOFILE is
+/// 0 (poll counts its descriptors against that limit; select does not).
+pub fn wait_writable(fd: i32, timeout_ms: i32) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let ready = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    if ready >= 0 {
+        return ready > 0 && pfd.revents & libc::POLLOUT != 0;
+    }
+    if io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) || !(0..1024).contains(&fd) {
+        return false;
+    }
+    let mut tv = libc::timeval {
+        tv_sec: libc::time_t::from(timeout_ms / 1000),
+        tv_usec: libc::suseconds_t::from(timeout_ms % 1000 * 1000),
+    };
+    // SAFETY: fd_set is plain data; FD_ZERO/FD_SET are given a valid set and
+    // an fd below FD_SETSIZE (checked above); select reads and writes only
+    // the sets and the timeval it is given.
+    unsafe {
+        let mut set = MaybeUninit::<libc::fd_set>::zeroed().assume_init();
+        libc::FD_ZERO(&mut set);
+        libc::FD_SET(fd, &mut set);
+        libc::select(fd + 1, ptr::null_mut(), &mut set, ptr::null_mut(), &mut tv) > 0
+    }
 }
 
 /// Whether stdout is a terminal (for `--log-format auto`).

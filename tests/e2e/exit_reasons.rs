@@ -192,6 +192,27 @@ fn a_wrapper_exiting_137_after_an_oom_kill_is_oom_killed() {
     );
 }
 
+/// A reused cgroup keeps its old OOM kills in the counter. An app that
+/// exits 137 by itself at once (before curtain has taken a baseline) is no
+/// OOM victim: curtain 0.1, as PID 1, counted from zero and said oom_killed.
+#[test]
+fn an_exit_137_in_a_cgroup_with_old_oom_kills_is_no_oom_kill() {
+    let _g = shared();
+    let cg = MemoryCgroup::new("history", 32 << 20);
+    // History: a process OOM-killed in this cgroup before curtain runs.
+    let script = format!("echo $$ > {}; exec {} hog 200", cg.procs(), tapp());
+    let status = Command::new("sh").args(["-c", &script]).status().expect("sh");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL),
+        "the hog was not OOM-killed"
+    );
+    for _ in 0..3 {
+        let f = run_in_cgroup(&cg, Mode::Pid1, &format!("{} exit 137", tapp())).wait(SECS_10);
+        f.assert_exit(137, "exited", false);
+    }
+}
+
 #[test]
 fn termination_message_is_written_capped_and_replaces_an_older_one() {
     let _g = shared();

@@ -25,6 +25,15 @@
  *   tapp hog MB [MS]        wait MS ms, allocate and touch MB MiB, then exit 0
  *   tapp pause DIR          write DIR/ready, pause forever (default dispositions)
  *   tapp tty DIR            write DIR/ready with "pgrp tpgid"; exit 0 on SIGINT's death
+ *   tapp join-group DIR PGID  fork a child that joins process group PGID (default
+ *                           dispositions) and writes its pid to DIR/child; exit 0
+ *   tapp leave-group DIR    fork a child that stays in the app's group, and one that
+ *                           leads a new group, which the app joins; SIGTERM writes
+ *                           DIR/got-term and exits 0; write DIR/ready (the pid of the
+ *                           child left behind in DIR/child)
+ *   tapp many-bg N DIR      fork N children that ignore SIGTERM and pause, write
+ *                           DIR/ready once all run, exit 0
+ *   tapp chatty             ignore SIGTERM and write 100-byte lines to stdout forever
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -274,6 +283,64 @@ int main(int argc, char **argv) {
         snprintf(text, sizeof text, "%d %d\n", (int)getpgrp(), (int)tcgetpgrp(0));
         write_file(in_dir(arg, "ready"), text);
         for (;;) pause();
+    }
+    if (!strcmp(mode, "join-group")) {
+        pid_t pgid = (pid_t)atol(argc > 3 ? argv[3] : "0");
+        pid_t c = fork();
+        if (c == 0) {
+            if (setpgid(0, pgid) != 0) { perror("setpgid"); _exit(97); }
+            char text[32]; snprintf(text, sizeof text, "%d\n", (int)getpid());
+            write_file(in_dir(arg, "child"), text);
+            for (;;) pause();
+        }
+        int status;
+        /* Exit once the child has joined (or failed to). */
+        while (access(in_dir(arg, "child"), F_OK) != 0) {
+            if (waitpid(c, &status, WNOHANG) == c) return 97;
+            usleep(1000);
+        }
+        return 0;
+    }
+    if (!strcmp(mode, "leave-group")) {
+        /* A stays in the app's group; B leads a group of its own, which the
+         * app then joins: the app's old group still exists (A is in it). */
+        pid_t a = fork();
+        if (a == 0) { for (;;) pause(); }
+        pid_t b = fork();
+        if (b == 0) { for (;;) pause(); }
+        if (setpgid(b, b) != 0 || setpgid(0, b) != 0) { perror("setpgid"); return 97; }
+        char text[32]; snprintf(text, sizeof text, "%d\n", (int)a);
+        write_file(in_dir(arg, "child"), text);
+        sigset_t term;
+        sigemptyset(&term);
+        sigaddset(&term, SIGTERM);
+        sigprocmask(SIG_BLOCK, &term, NULL);
+        ready(arg);
+        int sig;
+        sigwait(&term, &sig);
+        write_file(in_dir(arg, "got-term"), "yes\n");
+        return 0;
+    }
+    if (!strcmp(mode, "many-bg")) {
+        int n = atoi(arg);
+        const char *dir = argc > 3 ? argv[3] : ".";
+        signal(SIGTERM, SIG_IGN); /* inherited: no window for a TERM */
+        for (int i = 0; i < n; i++) {
+            pid_t c = fork();
+            if (c == 0) { for (;;) pause(); }
+            if (c < 0) { perror("fork"); return 93; }
+        }
+        ready(dir);
+        return 0;
+    }
+    if (!strcmp(mode, "chatty")) {
+        signal(SIGTERM, SIG_IGN);
+        char line[101];
+        memset(line, 'x', 99);
+        line[99] = '\n';
+        line[100] = 0;
+        for (;;)
+            if (write(1, line, 100) < 0 && errno != EINTR) pause();
     }
     fprintf(stderr, "tapp: unknown mode %s\n", mode);
     return 64;
