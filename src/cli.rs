@@ -63,11 +63,11 @@ pub struct Cli {
     )]
     pub remap_exit: Vec<OsString>,
 
-    /// Log format: json, text, or auto (text on a terminal)
+    /// Log format: json, text (logfmt), ecs (Elastic Common Schema), or auto (text on a terminal)
     #[arg(
         long,
         env = "CURTAIN_LOG_FORMAT",
-        value_name = "json|text|auto",
+        value_name = "json|text|ecs|auto",
         default_value = DEFAULT_LOG_FORMAT
     )]
     pub log_format: OsString,

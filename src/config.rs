@@ -31,8 +31,12 @@ impl Scope {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// One JSON object per line, flat fields: the stable schema.
     Json,
+    /// logfmt (`key=value`), for people and logfmt parsers.
     Text,
+    /// Elastic Common Schema 8.x documents, curtain's fields under `curtain`.
+    Ecs,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,9 +259,17 @@ impl Config {
         let log_format = match text("log_format", "log-format", &cli.log_format)?.as_str() {
             "json" => LogFormat::Json,
             "text" => LogFormat::Text,
+            "ecs" => LogFormat::Ecs,
             "auto" if crate::sys::stdout_is_tty() => LogFormat::Text,
             "auto" => LogFormat::Json,
-            v => return Err(err("log_format", "log-format", v, "expected json, text or auto")),
+            v => {
+                return Err(err(
+                    "log_format",
+                    "log-format",
+                    v,
+                    "expected json, text, ecs or auto",
+                ))
+            }
         };
         let log_level_text = text("log_level", "log-level", &cli.log_level)?;
         let log_level = match log_level_text.to_ascii_lowercase().as_str() {

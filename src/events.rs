@@ -82,12 +82,21 @@ pub enum PreStopResult {
     },
 }
 
-/// Something curtain cannot do as configured or as documented, said once.
+/// Something curtain cannot do as configured or as documented, said once,
+/// right after `start`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Warning {
     /// A subreaper without a readable `/proc` cannot find the app's
     /// leftovers to stop them.
     NoProc,
+    /// `--grace-period 0`: SIGKILL at once on a shutdown, no stop signal.
+    GraceZero,
+    /// `--pre-stop-sleep` is longer than the budget leaves before the stop
+    /// window: it will be cut.
+    SleepCut { sleep_ms: u64, cut_to_ms: u64 },
+    /// Pre-stop steps are set, and the grace period leaves the app less than
+    /// the full 2 s stop window after its stop signal.
+    ShortStopWindow { window_ms: u64, grace_ms: u64 },
 }
 
 impl Warning {
@@ -95,14 +104,22 @@ impl Warning {
     pub fn kind(self) -> &'static str {
         match self {
             Warning::NoProc => "no_proc",
+            Warning::GraceZero => "grace_zero",
+            Warning::SleepCut { .. } => "sleep_cut",
+            Warning::ShortStopWindow { .. } => "short_stop_window",
         }
     }
 
-    fn message(self) -> &'static str {
+    fn message(self) -> String {
         match self {
-            Warning::NoProc => {
-                "/proc cannot be read: as a subreaper curtain cannot find the app's leftovers to stop them, and an exit that may leave processes running is not expected"
-            }
+            Warning::NoProc => "/proc cannot be read: as a subreaper curtain cannot find the app's leftovers to stop them, and an exit that may leave processes running is not expected".into(),
+            Warning::GraceZero => "--grace-period is 0: a shutdown SIGKILLs the app at once, with no stop signal and no pre-stop step".into(),
+            Warning::SleepCut { sleep_ms, cut_to_ms } => format!(
+                "--pre-stop-sleep of {sleep_ms}ms is longer than the {cut_to_ms}ms the grace period leaves before the stop window: it will be cut to at most {cut_to_ms}ms"
+            ),
+            Warning::ShortStopWindow { window_ms, grace_ms } => format!(
+                "with --grace-period {grace_ms}ms the app has only {window_ms}ms after its stop signal once the pre-stop steps have run (a quarter of the grace period; 2 s from 8 s up)"
+            ),
         }
     }
 }
@@ -196,7 +213,49 @@ pub enum Event<'a> {
         error: String,
     },
     Warning(Warning),
+    /// A stage of the shutdown begins (the stop signal and SIGKILL have
+    /// their own events: `stop_signal_sent`, `grace_timeout`).
+    Stage {
+        stage: &'static str,
+        elapsed_ms: u64,
+        kill_in_ms: Option<u64>,
+    },
+    /// Every few seconds while a shutdown waits for something.
+    Progress {
+        stage: &'static str,
+        elapsed_ms: u64,
+        waiting_for: String,
+        kill_in_ms: Option<u64>,
+    },
+    /// Written in advance: what ended curtain if this is its last line.
+    LastWord {
+        cause: LastWordCause,
+        trigger: Option<Signal>,
+        sender_pid: Option<i32>,
+        grace_period_ms: u64,
+        kill_in_ms: Option<u64>,
+        oom_group: Option<bool>,
+        message: String,
+    },
     Exit(Exit),
+}
+
+/// Why curtain writes its last word in advance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastWordCause {
+    /// A shutdown is under way: the runtime may kill curtain before it ends.
+    Shutdown,
+    /// `memory.oom.group` is 1: an OOM kill ends curtain with the app.
+    OomGroup,
+}
+
+impl LastWordCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LastWordCause::Shutdown => "killed_during_shutdown",
+            LastWordCause::OomGroup => "killed_with_oom_group",
+        }
+    }
 }
 
 impl Event<'_> {
@@ -215,6 +274,9 @@ impl Event<'_> {
             Event::TerminationLog { .. } => "termination_log",
             Event::SyscallError { .. } => "syscall_error",
             Event::Warning(_) => "warning",
+            Event::Stage { .. } => "stage",
+            Event::Progress { .. } => "progress",
+            Event::LastWord { .. } => "last_word",
             Event::Exit(_) => "exit",
         }
     }
@@ -225,7 +287,11 @@ impl Event<'_> {
             | Event::Spawned { .. }
             | Event::Shutdown { .. }
             | Event::StopSignalSent { .. }
-            | Event::Exit(_) => Level::Info,
+            | Event::Stage { .. }
+            | Event::Progress { .. } => Level::Info,
+            // Failures must look like failures to level-based alerting.
+            Event::Exit(e) if e.expected => Level::Info,
+            Event::Exit(_) | Event::LastWord { .. } => Level::Warn,
             Event::Signal { repeat: true, .. } => Level::Info,
             Event::Signal { repeat: false, .. } | Event::Reaped { .. } => Level::Debug,
             Event::PreStop {
@@ -265,10 +331,24 @@ impl Event<'_> {
             Event::Spawned { .. } => "app started".into(),
             Event::Signal {
                 signal,
+                forwarded_as: Some(to),
                 repeat: true,
                 ..
-            } => format!("{signal} repeated during shutdown, passed on"),
-            Event::Signal { signal, .. } => format!("received {signal}"),
+            } => format!("{signal} repeated during shutdown, passed on as {to}"),
+            Event::Signal {
+                signal, repeat: true, ..
+            } => format!("{signal} repeated during shutdown, dropped"),
+            Event::Signal {
+                signal,
+                forwarded_as: Some(to),
+                ..
+            } if to == signal => format!("forwarded {signal}"),
+            Event::Signal {
+                signal,
+                forwarded_as: Some(to),
+                ..
+            } => format!("forwarded {signal} as {to}"),
+            Event::Signal { signal, .. } => format!("dropped {signal}"),
             Event::Shutdown {
                 signal,
                 sender,
@@ -310,7 +390,27 @@ impl Event<'_> {
             ),
             Event::TerminationLog { .. } => "could not write the termination message".into(),
             Event::SyscallError { call, error } => format!("{call} failed ({error}); going on"),
-            Event::Warning(w) => w.message().into(),
+            Event::Warning(w) => w.message(),
+            Event::Stage {
+                stage, kill_in_ms, ..
+            } => match kill_in_ms {
+                Some(ms) => format!("shutdown stage {stage}; SIGKILL in {}", secs(*ms)),
+                None => format!("shutdown stage {stage}"),
+            },
+            Event::Progress {
+                elapsed_ms,
+                waiting_for,
+                kill_in_ms,
+                ..
+            } => match kill_in_ms {
+                Some(ms) => format!(
+                    "{} into the shutdown, waiting for {waiting_for}; SIGKILL in {}",
+                    secs(*elapsed_ms),
+                    secs(*ms)
+                ),
+                None => format!("{} in, waiting for {waiting_for}", secs(*elapsed_ms)),
+            },
+            Event::LastWord { message, .. } => message.clone(),
             Event::Exit(e) => e.message.clone(),
         }
     }
@@ -430,6 +530,42 @@ impl Event<'_> {
                 put("error", Value::Str(Cow::Borrowed(error)));
             }
             Event::Warning(w) => put("kind", Value::Str(w.kind().into())),
+            Event::Stage {
+                stage,
+                elapsed_ms,
+                kill_in_ms,
+            } => {
+                put("stage", Value::Str((*stage).into()));
+                put("elapsed_ms", Value::num(*elapsed_ms));
+                put("kill_in_ms", Value::opt_num(*kill_in_ms));
+            }
+            Event::Progress {
+                stage,
+                elapsed_ms,
+                waiting_for,
+                kill_in_ms,
+            } => {
+                put("stage", Value::Str((*stage).into()));
+                put("elapsed_ms", Value::num(*elapsed_ms));
+                put("waiting_for", Value::Str(Cow::Borrowed(waiting_for)));
+                put("kill_in_ms", Value::opt_num(*kill_in_ms));
+            }
+            Event::LastWord {
+                cause,
+                trigger,
+                sender_pid,
+                grace_period_ms,
+                kill_in_ms,
+                oom_group,
+                ..
+            } => {
+                put("cause", Value::Str(cause.as_str().into()));
+                put("signal", Value::opt_signal(*trigger));
+                put("sender_pid", Value::opt_num(*sender_pid));
+                put("grace_period_ms", Value::num(*grace_period_ms));
+                put("kill_in_ms", Value::opt_num(*kill_in_ms));
+                put("oom_group", oom_group.map_or(Value::Null, Value::Bool));
+            }
             Event::Exit(e) => {
                 put("exit_code", Value::num(e.exit_code));
                 put("original_exit_code", Value::num(e.original_exit_code));
@@ -447,6 +583,11 @@ impl Event<'_> {
             }
         }
     }
+}
+
+/// `2.5s`: a duration in milliseconds, for messages.
+pub fn secs(ms: u64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
 }
 
 /// `[1,2,3]`: a pid list as the JSON and text formats both write it.
@@ -529,6 +670,26 @@ pub mod tests {
                 error: "Invalid argument".into(),
             },
             Event::Warning(Warning::NoProc),
+            Event::Stage {
+                stage: "pre_stop",
+                elapsed_ms: 0,
+                kill_in_ms: Some(25_000),
+            },
+            Event::Progress {
+                stage: "stopping",
+                elapsed_ms: 5_000,
+                waiting_for: "the app to exit after SIGTERM".into(),
+                kill_in_ms: Some(20_000),
+            },
+            Event::LastWord {
+                cause: LastWordCause::Shutdown,
+                trigger: Some(Signal::TERM),
+                sender_pid: Some(0),
+                grace_period_ms: 25_000,
+                kill_in_ms: Some(24_900),
+                oom_group: None,
+                message: "if this is curtain's last word...".into(),
+            },
             Event::Exit(Exit {
                 message: "app exited 0".into(),
                 exit_code: 0,
@@ -567,6 +728,9 @@ pub mod tests {
             | Event::TerminationLog { .. }
             | Event::SyscallError { .. }
             | Event::Warning(_)
+            | Event::Stage { .. }
+            | Event::Progress { .. }
+            | Event::LastWord { .. }
             | Event::Exit(_) => {}
         }
     }

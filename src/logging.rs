@@ -87,6 +87,18 @@ fn push_rfc3339(out: &mut String, t: SystemTime) {
     digits(i64::from(d.subsec_millis()), 3, 'Z');
 }
 
+fn push_json_value(out: &mut String, value: Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Int(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        Value::Str(s) => push_json_str(out, &s),
+        Value::Pids(pids) => push_pids(out, pids),
+    }
+}
+
 /// Render one event as a JSON object: the common fields, then the event's
 /// own, in their order.
 pub fn render_json(event: &Event) -> String {
@@ -106,52 +118,126 @@ pub fn render_json(event: &Event) -> String {
         out.push(',');
         push_json_str(&mut out, name);
         out.push(':');
-        match value {
-            Value::Null => out.push_str("null"),
-            Value::Int(n) => {
-                let _ = write!(out, "{n}");
-            }
-            Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
-            Value::Str(s) => push_json_str(&mut out, &s),
-            Value::Pids(pids) => push_pids(&mut out, pids),
-        }
+        push_json_value(&mut out, value);
     });
     out.push_str("}\n");
     out
 }
 
-/// Render one event as a readable line: `TIME LEVEL curtain event: message k=v ...`
-/// (fields without a value are left out).
+/// Append a logfmt value: bare when it is plain (no space, quote, `=`,
+/// backslash or control character), else quoted with `\"`, `\\`, `\n`,
+/// `\r`, `\t` and `\u00XX` escapes, so one event is always one line and no
+/// value can make a key of its own.
+fn push_logfmt_value(out: &mut String, s: &str) {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c > ' ' && !matches!(c, '"' | '=' | '\\' | '\u{7f}'));
+    if plain {
+        out.push_str(s);
+        return;
+    }
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c < ' ' || c == '\u{7f}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Render one event as a logfmt line: `time=... level=info event=NAME
+/// msg="..." target=...`, then the event's fields (those without a value
+/// left out; pid lists as `[1,2]`).
 pub fn render_text(event: &Event) -> String {
-    let mut out = String::with_capacity(160);
+    let mut out = String::with_capacity(200);
+    out.push_str("time=");
     push_rfc3339(&mut out, SystemTime::now());
-    let _ = write!(
-        out,
-        " {:5} curtain {}: {}",
-        event.level().as_str(),
-        event.name(),
-        event.message()
-    );
-    event.fields(&mut |name, value| match value {
-        Value::Null => {}
-        Value::Str(s) if s.contains(' ') => {
-            let _ = write!(out, " {name}={s:?}");
-        }
-        Value::Str(s) => {
-            let _ = write!(out, " {name}={s}");
-        }
-        Value::Int(n) => {
-            let _ = write!(out, " {name}={n}");
-        }
-        Value::Bool(b) => {
-            let _ = write!(out, " {name}={b}");
-        }
-        Value::Pids(pids) => {
-            let _ = write!(out, " {name}=");
-            push_pids(&mut out, pids);
+    out.push_str(" level=");
+    out.push_str(&event.level().as_str().to_ascii_lowercase());
+    out.push_str(" event=");
+    out.push_str(event.name());
+    out.push_str(" msg=");
+    push_logfmt_value(&mut out, &event.message());
+    out.push_str(" target=");
+    out.push_str(event.target());
+    event.fields(&mut |name, value| {
+        let mut put = |text: &str| {
+            out.push(' ');
+            out.push_str(name);
+            out.push('=');
+            push_logfmt_value(&mut out, text);
+        };
+        match value {
+            Value::Null => {}
+            Value::Str(s) => put(&s),
+            Value::Int(n) => put(&n.to_string()),
+            Value::Bool(b) => put(if b { "true" } else { "false" }),
+            Value::Pids(pids) => {
+                let mut list = String::new();
+                push_pids(&mut list, pids);
+                put(&list);
+            }
         }
     });
     out.push('\n');
+    out
+}
+
+/// The ECS version the `ecs` format follows.
+const ECS_VERSION: &str = "8.11.0";
+
+/// Render one event as an Elastic Common Schema document: `@timestamp`,
+/// `log.level`, `message`, `ecs.version`, `log.logger`, `event.*`,
+/// `process.pid` (curtain's) and, for `exit`, `process.exit_code`; the
+/// event's own fields under `curtain`, a namespace ECS does not define, so
+/// an index mapped with ECS takes every line.
+pub fn render_ecs(event: &Event) -> String {
+    let mut out = String::with_capacity(700);
+    out.push_str("{\"@timestamp\":\"");
+    push_rfc3339(&mut out, SystemTime::now());
+    out.push_str("\",\"log.level\":\"");
+    out.push_str(&event.level().as_str().to_ascii_lowercase());
+    out.push_str("\",\"message\":");
+    push_json_str(&mut out, &event.message());
+    out.push_str(",\"ecs.version\":\"");
+    out.push_str(ECS_VERSION);
+    out.push_str("\",\"log.logger\":");
+    push_json_str(&mut out, event.target());
+    out.push_str(",\"event.dataset\":\"curtain\",\"event.kind\":\"event\",\"event.action\":");
+    push_json_str(&mut out, event.name());
+    let outcome = match event {
+        Event::Exit(e) if e.expected => "success",
+        Event::Exit(_) => "failure",
+        _ => "unknown",
+    };
+    let _ = write!(
+        out,
+        ",\"event.outcome\":\"{outcome}\",\"process.pid\":{}",
+        std::process::id()
+    );
+    if let Event::Exit(e) = event {
+        let _ = write!(out, ",\"process.exit_code\":{}", e.exit_code);
+    }
+    out.push_str(",\"curtain\":{");
+    let mut first = true;
+    event.fields(&mut |name, value| {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        push_json_str(&mut out, name);
+        out.push(':');
+        push_json_value(&mut out, value);
+    });
+    out.push_str("}}\n");
     out
 }
 
@@ -176,6 +262,7 @@ pub fn render(event: &Event) -> String {
     match settings().0 {
         LogFormat::Json => render_json(event),
         LogFormat::Text => render_text(event),
+        LogFormat::Ecs => render_ecs(event),
     }
 }
 
@@ -374,8 +461,69 @@ mod tests {
         };
         let line = render_text(&event);
         assert!(
-            line.ends_with(" DEBUG curtain reaped: reaped pid 3 pid=3 status=\"exited 0\"\n"),
+            line.starts_with("time=") && line.matches('\n').count() == 1,
             "{line}"
         );
+        assert!(
+            line.ends_with(
+                " level=debug event=reaped msg=\"reaped pid 3\" target=curtain::supervisor pid=3 status=\"exited 0\"\n"
+            ),
+            "{line}"
+        );
+    }
+
+    /// A value can neither split the line nor make a key of its own.
+    #[test]
+    fn logfmt_values_are_quoted_and_escaped() {
+        let cases = [
+            ("plain", "plain"),
+            ("", "\"\""),
+            ("a b", "\"a b\""),
+            ("x\nFAKE=1 level=error", "\"x\\nFAKE=1 level=error\""),
+            ("q\"uo\\te", "\"q\\\"uo\\\\te\""),
+            ("bell\u{7}", "\"bell\\u0007\""),
+            ("caf\u{e9}\u{fffd}", "caf\u{e9}\u{fffd}"),
+        ];
+        for (value, want) in cases {
+            let mut out = String::new();
+            push_logfmt_value(&mut out, value);
+            assert_eq!(out, want, "{value:?}");
+        }
+    }
+
+    /// The ECS document: JSON, the ECS fields at the top, curtain's own
+    /// fields under `curtain`, and the outcome of an exit.
+    #[test]
+    fn ecs_documents_keep_curtains_fields_in_their_namespace() {
+        for event in samples() {
+            let line = render_ecs(&event);
+            let v: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+            let keys: Vec<&str> = v
+                .as_object()
+                .expect("object")
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(
+                &keys[..4],
+                ["@timestamp", "log.level", "message", "ecs.version"],
+                "{line}"
+            );
+            assert_eq!(v["event.action"], event.name());
+            let own: Vec<&str> = v["curtain"]
+                .as_object()
+                .expect("curtain")
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(own, field_names(&event), "{line}");
+            if let Event::Exit(e) = &event {
+                assert_eq!(v["event.outcome"], "success");
+                assert_eq!(v["process.exit_code"], e.exit_code);
+            } else {
+                assert_eq!(v["event.outcome"], "unknown");
+                assert!(v.get("process.exit_code").is_none());
+            }
+        }
     }
 }

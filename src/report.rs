@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use crate::cgroup::OomWatch;
 use crate::config::{Config, TerminationLog};
-use crate::events::{self, Event};
+use crate::events::{self, secs, Event, LastWordCause};
 use crate::exit_reason::{self, Facts, Outcome, Reason};
 use crate::logging;
 use crate::reaper::ChildEnd;
 use crate::sequencer::millis;
-use crate::signals::{Signal, SignalSet};
+use crate::signals::{Sender, Signal, SignalSet};
 
 /// What the supervisor knows when the app and its leftovers are gone.
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub struct Summary {
     /// Processes may still run: the reap bound after SIGKILL ran out, or
     /// curtain could not find its leftovers (a subreaper without `/proc`).
     pub leftovers_remain: bool,
+    /// Who sent each signal curtain forwarded to the app (the latest).
+    pub forwarded_from: Vec<(Signal, Sender)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -79,6 +81,7 @@ impl Summary {
             orphans_reaped: 0,
             leftovers_killed: 0,
             leftovers_remain: false,
+            forwarded_from: Vec::new(),
         }
     }
 }
@@ -104,7 +107,7 @@ pub fn finish(cfg: &Config, started: Instant, oom: &OomWatch, pid1: bool, s: &Su
         .shutdown
         .filter(|_| facts.shutdown_requested)
         .map(|sd| millis(sd.started, sd.stop_sent.or(s.app_ended).unwrap_or(now)));
-    let message = sentence(reason, s, original, stop_ms);
+    let message = sentence(reason, s, original, stop_ms, cfg.grace_period.is_zero());
 
     let event = Event::Exit(events::Exit {
         message,
@@ -139,12 +142,14 @@ pub fn finish(cfg: &Config, started: Instant, oom: &OomWatch, pid1: bool, s: &Su
 }
 
 /// One readable sentence, worded from the facts.
-fn sentence(reason: Reason, s: &Summary, code: i32, stop_ms: Option<u64>) -> String {
+fn sentence(reason: Reason, s: &Summary, code: i32, stop_ms: Option<u64>, grace_zero: bool) -> String {
     let stop = s.shutdown.map(|sd| sd.stop_signal.name()).unwrap_or_default();
-    let secs = |ms: u64| format!("{:.1}s", ms as f64 / 1000.0);
     let mut text = match (&s.outcome, reason) {
         (Outcome::SetupFailed(e), _) => format!("curtain could not set itself up: {e} ({code})"),
         (Outcome::ExecFailed { error, .. }, _) => format!("app could not be started: {error} ({code})"),
+        (_, Reason::GraceTimeout) if grace_zero => {
+            format!("app was killed at once: --grace-period is 0 ({code})")
+        }
         (_, Reason::GraceTimeout) => format!(
             "app ignored {stop} for {} and was killed ({code})",
             secs(
@@ -160,7 +165,18 @@ fn sentence(reason: Reason, s: &Summary, code: i32, stop_ms: Option<u64>) -> Str
             None => format!("app ended during the pre-stop steps ({})", describe(*end)),
         },
         (Outcome::Ended(end), Reason::Signaled) => {
-            format!("app died from a signal curtain did not send ({})", describe(*end))
+            let forwarded = s
+                .outcome
+                .signal()
+                .and_then(|sig| s.forwarded_from.iter().find(|(f, _)| *f == sig));
+            match forwarded {
+                Some((sig, sender)) => format!(
+                    "app died of {sig}, which curtain forwarded from {} ({})",
+                    who(sender),
+                    describe(*end)
+                ),
+                None => format!("app died from a signal curtain did not send ({})", describe(*end)),
+            }
         }
         (Outcome::Ended(end), _) => format!("app {}", describe(*end)),
     };
@@ -176,6 +192,75 @@ fn sentence(reason: Reason, s: &Summary, code: i32, stop_ms: Option<u64>) -> Str
     text
 }
 
+/// `outside the container (pid 0)` or `pid 42`.
+fn who(sender: &Sender) -> String {
+    match sender.pid {
+        0 => "outside the container (pid 0)".into(),
+        pid => format!("pid {pid}"),
+    }
+}
+
+/// The last word: the provisional termination message, written when a
+/// shutdown has gone on for a moment, or at start when `memory.oom.group`
+/// is 1. It says what ended curtain if it turns out to be curtain's last
+/// line; the final summary replaces it at exit.
+pub fn last_word<'a>(
+    cfg: &Config,
+    cause: LastWordCause,
+    request: Option<(Signal, Sender, u64, u64)>,
+    oom_group: Option<bool>,
+) -> Event<'a> {
+    let grace = cfg.grace_period.as_millis() as u64;
+    let oom = oom_group == Some(true);
+    let message = match (cause, request) {
+        (LastWordCause::Shutdown, Some((trigger, sender, elapsed_ms, kill_in_ms))) => format!(
+            "if this is curtain's last word, it was killed during a shutdown, before its own grace \
+             period ended: {trigger} from {} asked for the shutdown {} before this was written, and \
+             curtain would have sent SIGKILL {} later (--grace-period {}). Most likely the \
+             runtime's own deadline is shorter than curtain's grace period (docker and podman stop \
+             wait 10 s by default; Kubernetes waits terminationGracePeriodSeconds){}",
+            who(&sender),
+            secs(elapsed_ms),
+            secs(kill_in_ms),
+            secs(grace),
+            if oom {
+                ", or an OOM kill took the whole cgroup (memory.oom.group is 1)"
+            } else {
+                ""
+            }
+        ),
+        _ => "if this is curtain's last word, the kernel's OOM killer ended the app and curtain \
+              together: memory.oom.group is 1 in this cgroup (Kubernetes 1.28+ sets it), so an OOM \
+              kill takes every process in it and no exit event can be written"
+            .to_string(),
+    };
+    Event::LastWord {
+        cause,
+        trigger: request.map(|r| r.0),
+        sender_pid: request.map(|r| r.1.pid),
+        grace_period_ms: grace,
+        kill_in_ms: request.map(|r| r.3),
+        oom_group,
+        message,
+    }
+}
+
+/// Write the last word to the termination log (as the final summary is
+/// written: `cause: sentence`, then the event's JSON) and to the log.
+pub fn write_last_word(cfg: &Config, event: &Event) {
+    if let (Some(path), Event::LastWord { cause, .. }) = (termination_log_path(&cfg.termination_log), event) {
+        let json = logging::render_json(event);
+        let text = cap(format!("{}: {}\n{json}", cause.as_str(), event.message()));
+        if let Err(e) = write_truncating(&path, text.as_bytes()) {
+            logging::emit(&Event::TerminationLog {
+                path: path.display().to_string(),
+                error: e.to_string(),
+            });
+        }
+    }
+    logging::emit(event);
+}
+
 fn describe(end: ChildEnd) -> String {
     let text = end.to_string();
     let code = Outcome::Ended(end).exit_code();
@@ -188,7 +273,11 @@ fn describe(end: ChildEnd) -> String {
 
 /// `reason: sentence`, then the exit event's JSON, at most 4096 bytes.
 fn termination_message(reason: Reason, message: &str, json: &str) -> String {
-    let mut text = format!("{}: {message}\n{json}", reason.as_str());
+    cap(format!("{}: {message}\n{json}", reason.as_str()))
+}
+
+/// Cut `text` to what Kubernetes reads, at a character boundary.
+fn cap(mut text: String) -> String {
     if text.len() > TERMINATION_LOG_MAX {
         let mut cut = TERMINATION_LOG_MAX;
         while !text.is_char_boundary(cut) {

@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::config::{PreStopCommand, Scope};
-use crate::events::{Event, PreStopResult};
+use crate::events::{Event, PreStopResult, Warning};
 use crate::exit_reason::Outcome;
 use crate::reaper::ChildEnd;
 use crate::report::{ShutdownSummary, Summary};
@@ -35,6 +35,16 @@ const MAX_STOP_WINDOW: Duration = Duration::from_secs(2);
 /// can take long to die).
 pub const KILL_REAP_BOUND: Duration = Duration::from_secs(2);
 
+/// How often a `progress` event is written while a shutdown (or the wait
+/// for leftovers) goes on. No timer exists outside those stages.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// How long after a shutdown request curtain writes its last word (the
+/// provisional termination message), if it still has anything to wait for.
+/// Most apps stop within milliseconds of their stop signal: they never cost
+/// that write, and the stop signal is never delayed by it.
+pub const LAST_WORD_AFTER: Duration = Duration::from_millis(100);
+
 /// The instants of one shutdown's budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
@@ -46,9 +56,14 @@ pub struct Budget {
     pub deadline: Instant,
 }
 
+/// The end of the budget kept for the app after its stop signal.
+fn stop_window(grace: Duration) -> Duration {
+    MAX_STOP_WINDOW.min(grace / 4)
+}
+
 impl Budget {
     pub fn new(started: Instant, grace: Duration) -> Budget {
-        let window = MAX_STOP_WINDOW.min(grace / 4);
+        let window = stop_window(grace);
         Budget {
             started,
             pre_stop_end: started + (grace - window),
@@ -125,8 +140,57 @@ pub enum Action<'a> {
         signal: Signal,
     },
     Emit(Event<'a>),
+    /// Write the provisional termination message and the `last_word` event:
+    /// what curtain would say if it were killed now, in the middle of a
+    /// shutdown (the runtime's own deadline, an OOM group kill).
+    WriteLastWord {
+        trigger: Signal,
+        sender: Sender,
+        /// Since the request.
+        elapsed_ms: u64,
+        /// Until curtain's SIGKILL.
+        kill_in_ms: u64,
+    },
     /// Nothing is left to wait for: report and exit.
     Exit,
+}
+
+/// What a stage is called in `stage` and `progress` events.
+fn stage_name(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Running => "running",
+        Stage::PreStop { .. } => "pre_stop",
+        Stage::Sleep { .. } => "sleep",
+        Stage::Stopping { .. } => "stopping",
+        Stage::Leftovers { .. } => "leftovers",
+        Stage::Killing { .. } => "killing",
+        Stage::Done => "done",
+    }
+}
+
+/// Settings that cannot work as written, said once at start.
+pub fn warnings(plan: &Plan) -> Vec<Warning> {
+    let mut out = Vec::new();
+    if plan.grace.is_zero() {
+        out.push(Warning::GraceZero);
+        return out;
+    }
+    let window = stop_window(plan.grace);
+    let room = plan.grace - window;
+    if plan.pre_stop_sleep > room {
+        out.push(Warning::SleepCut {
+            sleep_ms: plan.pre_stop_sleep.as_millis() as u64,
+            cut_to_ms: room.as_millis() as u64,
+        });
+    }
+    let has_steps = !plan.pre_stop.is_empty() || !plan.pre_stop_sleep.is_zero();
+    if has_steps && window < MAX_STOP_WINDOW {
+        out.push(Warning::ShortStopWindow {
+            window_ms: window.as_millis() as u64,
+            grace_ms: plan.grace.as_millis() as u64,
+        });
+    }
+    out
 }
 
 /// Whom `Action::SignalApp` is for.
@@ -255,6 +319,12 @@ pub struct Sequencer<'a> {
     leftovers_killed: u32,
     /// The reap bound after SIGKILL ran out with children left.
     gave_up: bool,
+    /// Who sent each signal curtain forwarded, the latest sender per signal.
+    forwarded_from: Vec<(Signal, Sender)>,
+    /// When the next `progress` event is due, during a shutdown.
+    progress_at: Option<Instant>,
+    /// When the last word is due, once per shutdown.
+    last_word_at: Option<Instant>,
     actions: VecDeque<Action<'a>>,
 }
 
@@ -275,6 +345,9 @@ impl<'a> Sequencer<'a> {
             orphans_reaped: 0,
             leftovers_killed: 0,
             gave_up: false,
+            forwarded_from: Vec::new(),
+            progress_at: None,
+            last_word_at: None,
             actions: VecDeque::new(),
         }
     }
@@ -302,6 +375,14 @@ impl<'a> Sequencer<'a> {
     /// The instant the current stage waits for, if any: the event loop
     /// sleeps until then, or without a timeout.
     pub fn wake_at(&self) -> Option<Instant> {
+        [self.stage_wake_at(), self.progress_at, self.last_word_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The instant the current stage itself waits for.
+    fn stage_wake_at(&self) -> Option<Instant> {
         match self.stage {
             Stage::PreStop {
                 step: Step::Running(_),
@@ -343,13 +424,74 @@ impl<'a> Sequencer<'a> {
 
     fn finish(&mut self) {
         self.stage = Stage::Done;
+        self.progress_at = None;
+        self.last_word_at = None;
         self.actions.push_back(Action::Exit);
+    }
+
+    /// When curtain's SIGKILL is due in the current stage, if it is known.
+    fn kill_at(&self) -> Option<Instant> {
+        match self.stage {
+            Stage::PreStop { .. } | Stage::Sleep { .. } => self.request.map(|r| r.budget.deadline),
+            Stage::Stopping { kill_at, .. } | Stage::Leftovers { kill_at, .. } => Some(kill_at),
+            Stage::Running | Stage::Killing { .. } | Stage::Done => None,
+        }
+    }
+
+    /// What the elapsed time of `stage` and `progress` counts from: the
+    /// shutdown request, or the app's end for leftovers outside a shutdown.
+    fn since(&self) -> Option<Instant> {
+        match self.stage {
+            Stage::Stopping { since, .. } | Stage::Leftovers { since, .. } => Some(since),
+            _ => self.request.map(|r| r.budget.started),
+        }
+    }
+
+    /// Announce the stage just entered (the stop signal and SIGKILL have
+    /// their own events), and time the progress events from now.
+    fn emit_stage(&mut self, now: Instant) {
+        self.progress_at = Some(now + PROGRESS_EVERY);
+        self.emit(Event::Stage {
+            stage: stage_name(self.stage),
+            elapsed_ms: self.since().map_or(0, |t| millis(t, now)),
+            kill_in_ms: self.kill_at().map(|t| millis(now, t)),
+        });
+    }
+
+    fn emit_progress(&mut self, now: Instant) {
+        let waiting_for = match self.stage {
+            Stage::PreStop {
+                index,
+                step: Step::Running(_),
+                ..
+            } => format!(
+                "pre-stop command {}",
+                self.plan.pre_stop.get(index).map_or("", PreStopCommand::program)
+            ),
+            Stage::Sleep { .. } => "the end of the pre-stop sleep".into(),
+            Stage::Stopping { .. } => match self.request {
+                Some(r) => format!("the app to exit after {}", r.stop_signal),
+                None => "the app to exit".into(),
+            },
+            Stage::Leftovers { .. } => "the leftover processes to exit".into(),
+            _ => return,
+        };
+        self.emit(Event::Progress {
+            stage: stage_name(self.stage),
+            elapsed_ms: self.since().map_or(0, |t| millis(t, now)),
+            waiting_for,
+            kill_in_ms: self.kill_at().map(|t| millis(now, t)),
+        });
     }
 
     fn on_signal(&mut self, signal: Signal, to: Option<Signal>, sender: Sender) {
         let to = to.filter(|_| self.app_running());
         if let Some(to) = to {
             self.signal_app(to, Reach::forward(self.plan.scope));
+            match self.forwarded_from.iter_mut().find(|(s, _)| *s == to) {
+                Some(entry) => entry.1 = sender,
+                None => self.forwarded_from.push((to, sender)),
+            }
         }
         self.emit(Event::Signal {
             signal,
@@ -395,7 +537,22 @@ impl<'a> Sequencer<'a> {
             sender_comm: None,
             grace_period_ms: self.plan.grace.as_millis() as u64,
         };
+        if !matches!(self.stage, Stage::Killing { .. } | Stage::Done) {
+            self.last_word_at = Some(now + LAST_WORD_AFTER);
+        }
         match self.stage {
+            // No grace at all: SIGKILL at once, and no stop signal that
+            // would race it. Pre-stop steps have no time either.
+            Stage::Running if self.plan.grace.is_zero() => {
+                self.emit(shutdown);
+                for cmd in self.plan.pre_stop {
+                    self.actions.push_back(Action::Emit(Event::PreStop {
+                        command: cmd.program(),
+                        result: PreStopResult::Skipped,
+                    }));
+                }
+                self.escalate(now, now);
+            }
             // Nothing to run before the stop signal: send it before any
             // logging, so the app hears of the shutdown as fast as it would
             // without curtain.
@@ -411,6 +568,9 @@ impl<'a> Sequencer<'a> {
                     step: Step::Next,
                     until: budget.pre_stop_end,
                 };
+                if !self.plan.pre_stop.is_empty() {
+                    self.emit_stage(now);
+                }
                 self.advance_pre_stop(now);
             }
             // The app is gone: its leftovers go straight to the stop signal,
@@ -507,6 +667,7 @@ impl<'a> Sequencer<'a> {
         let until = request.budget.sleep_until(now, self.plan.pre_stop_sleep);
         if until > now {
             self.stage = Stage::Sleep { until };
+            self.emit_stage(now);
         } else {
             self.deliver_stop(now);
             self.emit_stop_sent(now);
@@ -528,6 +689,7 @@ impl<'a> Sequencer<'a> {
             kill_at: budget.deadline,
             since: budget.started,
         };
+        self.progress_at = Some(now + PROGRESS_EVERY);
     }
 
     fn emit_stop_sent(&mut self, now: Instant) {
@@ -540,7 +702,22 @@ impl<'a> Sequencer<'a> {
     }
 
     fn on_tick(&mut self, now: Instant) {
-        if self.wake_at().map_or(true, |at| now < at) {
+        if self.last_word_at.is_some_and(|at| now >= at) {
+            self.last_word_at = None;
+            if let Some(r) = self.request {
+                self.actions.push_back(Action::WriteLastWord {
+                    trigger: r.trigger,
+                    sender: r.sender,
+                    elapsed_ms: millis(r.budget.started, now),
+                    kill_in_ms: self.kill_at().map_or(0, |t| millis(now, t)),
+                });
+            }
+        }
+        if self.progress_at.is_some_and(|at| now >= at) {
+            self.progress_at = Some(now + PROGRESS_EVERY);
+            self.emit_progress(now);
+        }
+        if self.stage_wake_at().map_or(true, |at| now < at) {
             return;
         }
         match self.stage {
@@ -595,6 +772,7 @@ impl<'a> Sequencer<'a> {
         self.stage = Stage::Killing {
             until: now + KILL_REAP_BOUND,
         };
+        self.progress_at = None;
     }
 
     fn on_reaped(&mut self, pid: i32, end: ChildEnd, now: Instant) {
@@ -668,6 +846,7 @@ impl<'a> Sequencer<'a> {
         self.signal_leftovers(signal);
         self.leftovers_signaled = true;
         self.stage = Stage::Leftovers { kill_at, since };
+        self.emit_stage(now);
     }
 
     /// The facts for the exit event.
@@ -700,6 +879,7 @@ impl<'a> Sequencer<'a> {
             orphans_reaped: self.orphans_reaped,
             leftovers_killed: self.leftovers_killed,
             leftovers_remain: self.gave_up,
+            forwarded_from: self.forwarded_from.clone(),
         }
     }
 }
@@ -745,6 +925,9 @@ mod tests {
         seq: Sequencer<'a>,
         t0: Instant,
         spawn_fails: Vec<usize>,
+        /// Leave out the observability (stage and progress events, the last
+        /// word): most tables are about what is done, and when.
+        quiet: bool,
     }
 
     impl<'a> Harness<'a> {
@@ -753,6 +936,7 @@ mod tests {
                 seq: Sequencer::new(plan, APP),
                 t0: Instant::now(),
                 spawn_fails: Vec::new(),
+                quiet: true,
             }
         }
 
@@ -775,6 +959,13 @@ mod tests {
                     };
                     self.seq.handle(Input::PreStopStarted { index, result }, now);
                 }
+            }
+            if self.quiet {
+                shown.retain(|a| {
+                    !a.starts_with("last word")
+                        && !a.starts_with("emit stage")
+                        && !a.starts_with("emit progress")
+                });
             }
             shown
         }
@@ -804,9 +995,10 @@ mod tests {
             shown
         }
 
-        /// When the sequencer wants to wake up, in ms from the start.
+        /// When the current stage wants to wake up, in ms from the start
+        /// (`wake_at` adds the progress and last-word timers).
         fn wake_ms(&self) -> Option<u64> {
-            self.seq.wake_at().map(|t| millis(self.t0, t))
+            self.seq.stage_wake_at().map(|t| millis(self.t0, t))
         }
 
         fn reason(&self) -> Reason {
@@ -832,7 +1024,21 @@ mod tests {
             Action::SignalApp { signal, reach } => format!("app {signal} {}", reach.as_str()),
             Action::SignalLeftovers { signal } => format!("leftovers {signal}"),
             Action::Exit => "exit".into(),
+            Action::WriteLastWord {
+                elapsed_ms,
+                kill_in_ms,
+                ..
+            } => format!("last word +{elapsed_ms}ms, SIGKILL in {kill_in_ms}ms"),
             Action::Emit(event) => match event {
+                Event::Stage {
+                    stage, kill_in_ms, ..
+                } => format!("emit stage {stage}, SIGKILL in {kill_in_ms:?}"),
+                Event::Progress {
+                    stage,
+                    elapsed_ms,
+                    kill_in_ms,
+                    ..
+                } => format!("emit progress {stage} +{elapsed_ms}ms, SIGKILL in {kill_in_ms:?}"),
                 Event::StopSignalSent {
                     signal, elapsed_ms, ..
                 } => format!("emit stop_signal_sent {signal} +{elapsed_ms}ms"),
@@ -1078,38 +1284,28 @@ mod tests {
     }
 
     #[test]
-    fn grace_period_zero_sends_the_stop_signal_and_sigkill_at_once() {
-        let mut h = Harness::new(plan(0, &[], 0));
+    fn grace_period_zero_is_sigkill_at_once_without_a_stop_signal() {
+        let cmds = commands(1);
+        let mut h = Harness::new(plan(0, &cmds, 1_000));
+        // No stop signal to race the SIGKILL; the pre-stop steps have no
+        // time and are logged as skipped.
         assert_eq!(
             h.term(500),
             [
-                "app SIGTERM app+group",
                 "emit shutdown",
-                "emit stop_signal_sent SIGTERM +0ms"
-            ]
-        );
-        assert_eq!(h.wake_ms(), Some(500), "SIGKILL is due at once");
-        assert_eq!(
-            h.tick(500),
-            [
+                "emit pre_stop drain0 skipped",
                 "app SIGKILL app+group",
                 "leftovers SIGKILL",
                 "emit grace_timeout +0ms [10]"
             ]
         );
-        // With pre-stop steps, the stop window is empty: they are skipped,
-        // and the stop signal is still sent.
-        let cmds = commands(1);
-        let mut h = Harness::new(plan(0, &cmds, 1_000));
-        assert_eq!(
-            h.term(0),
-            [
-                "emit shutdown",
-                "emit pre_stop drain0 skipped",
-                "app SIGTERM app+group",
-                "emit stop_signal_sent SIGTERM +0ms"
-            ]
-        );
+        assert_eq!(h.wake_ms(), Some(2_500), "the reap bound");
+        h.reap(501, &[(APP, killed_by(Signal::KILL))], false);
+        assert_eq!(h.reason(), Reason::GraceTimeout);
+        let s = h.seq.summary();
+        assert_eq!(s.shutdown.and_then(|sd| sd.stop_sent), None);
+        assert!(!s.sent_to_app.contains(TERM));
+        assert_eq!(warnings(&plan(0, &[], 0)), [Warning::GraceZero]);
     }
 
     #[test]
@@ -1295,5 +1491,91 @@ mod tests {
         assert_eq!(h.reap(5, &[(40, exited(0)), (APP, exited(0))], false), ["exit"]);
         assert_eq!(h.reason(), Reason::Exited);
         assert_eq!(h.seq.summary().orphans_reaped, 1);
+    }
+
+    #[test]
+    fn stages_progress_and_the_last_word_only_during_a_shutdown() {
+        let cmds = commands(1);
+        let mut h = Harness::new(plan(25_000, &cmds, 3_000));
+        h.quiet = false;
+        assert_eq!(h.seq.wake_at(), None, "idle: no timer");
+        // A forwarded signal sets no timer either.
+        let usr1 = Input::Signal {
+            signal: sig(libc::SIGUSR1),
+            to: Some(sig(libc::SIGUSR1)),
+            sender: FROM_OUTSIDE,
+        };
+        h.step(0, usr1);
+        assert_eq!(h.seq.wake_at(), None);
+        assert_eq!(
+            h.term(1_000),
+            [
+                "emit shutdown",
+                "emit stage pre_stop, SIGKILL in Some(25000)",
+                "start pre-stop 0"
+            ]
+        );
+        // The last word 100 ms after the request, once.
+        assert_eq!(h.tick(1_100), ["last word +100ms, SIGKILL in 24900ms"]);
+        assert_eq!(h.tick(1_200), Vec::<String>::new());
+        assert_eq!(
+            h.reap(2_000, &[(100, exited(0))], true),
+            [
+                "emit pre_stop drain0 exited 0 after 1000ms",
+                "emit stage sleep, SIGKILL in Some(24000)"
+            ]
+        );
+        assert_eq!(
+            h.tick(5_000),
+            ["app SIGTERM app+group", "emit stop_signal_sent SIGTERM +4000ms"]
+        );
+        // Progress every 5 s from the last stage start, with what curtain
+        // waits for and the time left to SIGKILL.
+        assert_eq!(h.tick(9_999), Vec::<String>::new());
+        assert_eq!(
+            h.tick(10_000),
+            ["emit progress stopping +9000ms, SIGKILL in Some(16000)"]
+        );
+        assert_eq!(h.seq.wake_at().map(|t| millis(h.t0, t)), Some(15_000));
+        assert_eq!(h.reap(10_500, &[(APP, exited(0))], false), ["exit"]);
+        assert_eq!(h.seq.wake_at(), None, "no timer once done");
+    }
+
+    #[test]
+    fn a_fast_stop_never_writes_the_last_word() {
+        let mut h = Harness::new(plan(25_000, &[], 0));
+        h.quiet = false;
+        h.term(0);
+        assert_eq!(h.reap(40, &[(APP, killed_by(TERM))], false), ["exit"]);
+        assert_eq!(h.seq.wake_at(), None);
+    }
+
+    #[test]
+    fn start_warnings_for_settings_that_cannot_work_as_written() {
+        let cmds = commands(1);
+        assert_eq!(warnings(&plan(25_000, &[], 0)), []);
+        assert_eq!(warnings(&plan(25_000, &cmds, 5_000)), []);
+        assert_eq!(
+            warnings(&plan(4_000, &[], 10_000)),
+            [
+                Warning::SleepCut {
+                    sleep_ms: 10_000,
+                    cut_to_ms: 3_000
+                },
+                Warning::ShortStopWindow {
+                    window_ms: 1_000,
+                    grace_ms: 4_000
+                }
+            ]
+        );
+        assert_eq!(
+            warnings(&plan(6_000, &cmds, 0)),
+            [Warning::ShortStopWindow {
+                window_ms: 1_500,
+                grace_ms: 6_000
+            }]
+        );
+        // No pre-stop step: the whole grace period is the app's.
+        assert_eq!(warnings(&plan(1_000, &[], 0)), []);
     }
 }

@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 
 use crate::cgroup::OomWatch;
 use crate::config::Config;
-use crate::events::{Event, Warning};
+use crate::events::{Event, LastWordCause, Warning};
 use crate::exit_reason::Outcome;
 use crate::logging;
 use crate::reaper;
 use crate::report::{self, Summary};
-use crate::sequencer::{Action, Input, Plan, Reach, Sequencer};
+use crate::sequencer::{self, Action, Input, Plan, Reach, Sequencer};
 use crate::signals::{self, Sender, Signal, SignalAction, SignalSetup};
 use crate::spawn;
 use crate::sys;
@@ -40,6 +40,7 @@ struct Supervisor<'a> {
     own_pid: i32,
     pid1: bool,
     app_pid: i32,
+    plan: Plan<'a>,
     seq: Sequencer<'a>,
     /// When to take the OOM baseline and log `start`, until it is done.
     settle_at: Option<Instant>,
@@ -100,6 +101,7 @@ pub fn run(cfg: &Config, setup: &SignalSetup, started: Instant) -> i32 {
         own_pid,
         pid1,
         app_pid,
+        plan,
         seq: Sequencer::new(plan, app_pid),
         settle_at: Some(Instant::now() + SETTLE),
         oom: OomWatch::default(),
@@ -231,9 +233,17 @@ impl Supervisor<'_> {
         logging::emit(&Event::Spawned {
             child_pid: self.app_pid,
         });
-        // Off the start-up path: one stat, 1 ms after the spawn.
+        // Off the start-up path, 1 ms after the spawn: what cannot work as
+        // configured, and the last word an OOM group kill would leave.
+        for warning in sequencer::warnings(&self.plan) {
+            logging::emit(&Event::Warning(warning));
+        }
         if !self.pid1 && reaper::own_children().is_err() {
             logging::emit(&Event::Warning(Warning::NoProc));
+        }
+        if self.oom.oom_group() == Some(true) {
+            let event = report::last_word(self.cfg, LastWordCause::OomGroup, None, Some(true));
+            report::write_last_word(self.cfg, &event);
         }
     }
 
@@ -282,6 +292,17 @@ impl Supervisor<'_> {
                         complete(&mut event, self.app_pid);
                         logging::emit(&event);
                     }
+                }
+                Action::WriteLastWord {
+                    trigger,
+                    sender,
+                    elapsed_ms,
+                    kill_in_ms,
+                } => {
+                    let request = Some((trigger, sender, elapsed_ms, kill_in_ms));
+                    let event =
+                        report::last_word(self.cfg, LastWordCause::Shutdown, request, self.oom.oom_group());
+                    report::write_last_word(self.cfg, &event);
                 }
                 Action::Exit => self.exiting = true,
             }
@@ -351,9 +372,11 @@ fn complete(event: &mut Event, app_pid: i32) {
         Event::Shutdown {
             sender, sender_comm, ..
         } if sender.pid > 0 => {
-            *sender_comm = std::fs::read_to_string(format!("/proc/{}/comm", sender.pid))
+            // Any bytes a process chose for its name (PR_SET_NAME): read
+            // them as they are; the renderers escape what needs it.
+            *sender_comm = std::fs::read(format!("/proc/{}/comm", sender.pid))
                 .ok()
-                .map(|c| c.trim_end().to_string());
+                .map(|c| String::from_utf8_lossy(c.strip_suffix(b"\n").unwrap_or(&c)).into_owned());
         }
         Event::GraceTimeout { killed_pids, .. } => {
             let children = reaper::own_children().unwrap_or_default();

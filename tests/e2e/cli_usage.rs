@@ -216,5 +216,8 @@ fn variables_take_effect() {
     )
     .wait(SECS_10);
     assert!(f.lines.iter().all(|l| !l.starts_with('{')), "text format: {f:#?}");
-    assert!(f.lines.last().is_some_and(|l| l.contains(" exit: ")), "{f:#?}");
+    assert!(
+        f.lines.last().is_some_and(|l| l.contains(" event=exit ")),
+        "{f:#?}"
+    );
 }

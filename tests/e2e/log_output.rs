@@ -41,6 +41,17 @@ fn schema(event: &str) -> &'static [&'static str] {
         "stop_signal_sent" => &["signal", "scope", "elapsed_ms"],
         "grace_timeout" => &["elapsed_ms", "killed_pids"],
         "reaped" => &["pid", "status"],
+        "stage" => &["stage", "elapsed_ms", "kill_in_ms"],
+        "progress" => &["stage", "elapsed_ms", "waiting_for", "kill_in_ms"],
+        "last_word" => &[
+            "cause",
+            "signal",
+            "sender_pid",
+            "grace_period_ms",
+            "kill_in_ms",
+            "oom_group",
+        ],
+        "warning" => &["kind"],
         "exit" => &[
             "exit_code",
             "original_exit_code",
@@ -156,7 +167,7 @@ fn text_format_and_exit_event_at_any_level() {
     assert_eq!(f.code, Some(4));
     assert_eq!(f.lines.len(), 1, "only the exit event at level error: {f:#?}");
     assert!(
-        f.lines[0].contains(" exit: ") && f.lines[0].contains("reason=exited"),
+        f.lines[0].contains(" event=exit ") && f.lines[0].contains(" reason=exited"),
         "{f:#?}"
     );
     let f = Run::start_with(
