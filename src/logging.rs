@@ -125,9 +125,11 @@ pub fn render_json(event: &Event) -> String {
 }
 
 /// Append a logfmt value: bare when it is plain (no space, quote, `=`,
-/// backslash or control character), else quoted with `\"`, `\\`, `\n`,
-/// `\r`, `\t` and `\u00XX` escapes, so one event is always one line and no
-/// value can make a key of its own.
+/// backslash or control character), else quoted, with `\"` and `\\` the
+/// only escapes. A control character is written as its Unicode control
+/// picture (a newline as U+240A, `␊`; U+2400 + the code, DEL as U+2421):
+/// one event is always one line, no value can make a key of its own, and
+/// parsers that know no other escape (PyPI's logfmt) read it right.
 fn push_logfmt_value(out: &mut String, s: &str) {
     let plain = !s.is_empty()
         && s.chars()
@@ -141,12 +143,8 @@ fn push_logfmt_value(out: &mut String, s: &str) {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c < ' ' || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
+            '\u{7f}' => out.push('\u{2421}'),
+            c if c < ' ' => out.push(char::from_u32(0x2400 + c as u32).unwrap_or('\u{fffd}')),
             c => out.push(c),
         }
     }
@@ -479,9 +477,9 @@ mod tests {
             ("plain", "plain"),
             ("", "\"\""),
             ("a b", "\"a b\""),
-            ("x\nFAKE=1 level=error", "\"x\\nFAKE=1 level=error\""),
+            ("x\nFAKE=1 level=error", "\"x\u{240a}FAKE=1 level=error\""),
             ("q\"uo\\te", "\"q\\\"uo\\\\te\""),
-            ("bell\u{7}", "\"bell\\u0007\""),
+            ("bell\u{7}\t\r\u{7f}", "\"bell\u{2407}\u{2409}\u{240d}\u{2421}\""),
             ("caf\u{e9}\u{fffd}", "caf\u{e9}\u{fffd}"),
         ];
         for (value, want) in cases {

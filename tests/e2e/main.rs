@@ -7,6 +7,7 @@ mod support;
 mod cli_usage; // bad input: exit 2, the value named, the app never started
 mod exit_reasons; // oom_killed, killed, termination message, static binary in an empty root
 mod exit_status; // the app's exit code, 128+N, 126/127 and their exit events
+mod explanations; // the last word, progress, levels, words, log formats read by outside parsers
 mod hardening; // never hangs, never signals a stranger, never loses the exit line
 mod idle; // an idle curtain never wakes up
 mod log_output; // JSON schema, no arguments logged, closed and stalled stdout

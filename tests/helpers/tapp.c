@@ -34,6 +34,8 @@
  *   tapp many-bg N DIR      fork N children that ignore SIGTERM and pause, write
  *                           DIR/ready once all run, exit 0
  *   tapp chatty             ignore SIGTERM and write 100-byte lines to stdout forever
+ *   tapp name-kill PID NAME  name itself NAME (PR_SET_NAME: any bytes, 15 at most), send
+ *                           SIGTERM to PID, and stay while PID lives (10 s at most)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -341,6 +344,15 @@ int main(int argc, char **argv) {
         line[100] = 0;
         for (;;)
             if (write(1, line, 100) < 0 && errno != EINTR) pause();
+    }
+    if (!strcmp(mode, "name-kill")) {
+        pid_t target = (pid_t)atol(arg);
+        if (prctl(PR_SET_NAME, argc > 3 ? argv[3] : "", 0, 0, 0) != 0) { perror("prctl"); return 97; }
+        if (kill(target, SIGTERM) != 0) return 98;
+        /* Stay (10 s at most) while PID lives, so it can read our name. */
+        long long deadline = mono_ns() + 10000000000LL;
+        while (kill(target, 0) == 0 && mono_ns() < deadline) usleep(1000);
+        return 0;
     }
     fprintf(stderr, "tapp: unknown mode %s\n", mode);
     return 64;
