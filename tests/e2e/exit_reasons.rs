@@ -213,6 +213,60 @@ fn an_exit_137_in_a_cgroup_with_old_oom_kills_is_no_oom_kill() {
     }
 }
 
+/// The whole cgroup killed at once during a shutdown, curtain included (an
+/// OOM group kill, a runtime's `cgroup.kill`): the termination message holds
+/// curtain's last word.
+#[test]
+fn a_cgroup_killed_whole_during_a_shutdown_leaves_the_last_word() {
+    let _g = shared();
+    for mode in MODES {
+        let cg = MemoryCgroup::new("group-kill", 256 << 20);
+        let dir = Scratch::new("group-kill");
+        let tl = dir.file("termination-log");
+        let prefix = if mode == Mode::Pid1 {
+            "unshare --pid --fork --mount-proc "
+        } else {
+            ""
+        };
+        let script = format!(
+            "echo $$ > {}; exec {prefix}{CURTAIN} --grace-period 20s --termination-log {tl} -- {} ignore-term {}",
+            cg.procs(),
+            tapp(),
+            dir.s()
+        );
+        let run = Run::start_argv(
+            Options {
+                mode,
+                ..Options::default()
+            },
+            vec!["sh".into(), "-c".into(), script],
+        )
+        .ready(&dir);
+        run.signal(libc::SIGTERM);
+        run.wait_line("last_word", SECS_10, |l| l.contains("\"event\":\"last_word\""));
+        // Every process in the cgroup, at once (cgroup.kill where v2 has it).
+        if std::fs::write(cg.dir.join("cgroup.kill"), "1").is_err() {
+            let pids = std::fs::read_to_string(cg.dir.join("cgroup.procs")).unwrap_or_default();
+            for pid in pids.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+                // SAFETY: kill(2) of our own test processes in our cgroup.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        let f = run.wait(SECS_10 * 3);
+        assert_eq!(
+            f.signal.or(f.code.filter(|c| *c == 137).map(|_| 9)),
+            Some(libc::SIGKILL),
+            "{f:#?}"
+        );
+        let text = std::fs::read_to_string(&tl).expect("termination log");
+        assert!(text.starts_with("killed_during_shutdown: "), "{mode:?}: {text}");
+        assert!(
+            text.contains("OOM") || text.contains("runtime's own deadline"),
+            "{text}"
+        );
+    }
+}
+
 #[test]
 fn termination_message_is_written_capped_and_replaces_an_older_one() {
     let _g = shared();
