@@ -503,3 +503,123 @@ impl Drop for Guard {
         }
     }
 }
+
+/// A fresh memory cgroup with a limit, wherever this host has the memory
+/// controller: cgroup v1 (`/sys/fs/cgroup/memory`), or cgroup v2, on a pure
+/// v2 host or in a hybrid one's unified hierarchy. On v2 it is a parent with
+/// `+memory +pids` in its `cgroup.subtree_control` and a leaf for the
+/// processes (v2 keeps processes out of cgroups that delegate controllers).
+/// Removed on drop, with anything left in it, even when a test fails.
+pub struct MemoryCgroup {
+    /// Where processes go and limits are set (the leaf on v2).
+    pub dir: PathBuf,
+    /// The parent to remove after the leaf (v2 only).
+    parent: Option<PathBuf>,
+    pub v2: bool,
+}
+
+/// The mount point of the cgroup2 hierarchy, from /proc/self/mountinfo.
+fn cgroup2_mount() -> Option<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    text.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        if right.split_whitespace().next()? != "cgroup2" {
+            return None;
+        }
+        Some(PathBuf::from(left.split_whitespace().nth(4)?))
+    })
+}
+
+impl MemoryCgroup {
+    /// None, after one line saying why, where no memory controller can be
+    /// used (an unprivileged container, a host without one).
+    pub fn new(name: &str, limit: u64) -> Option<MemoryCgroup> {
+        let leaf_name = format!("curtain-test-{name}-{}", std::process::id());
+        let v1 = PathBuf::from("/sys/fs/cgroup/memory");
+        let cg = if v1.join("memory.limit_in_bytes").exists() {
+            let dir = v1.join(&leaf_name);
+            std::fs::create_dir_all(&dir).ok().map(|_| MemoryCgroup {
+                dir,
+                parent: None,
+                v2: false,
+            })
+        } else {
+            MemoryCgroup::new_v2(&leaf_name)
+        };
+        let Some(cg) = cg else {
+            eprintln!("skipped: no usable memory cgroup controller here (cgroup v1 memory, or cgroup v2 with memory)");
+            return None;
+        };
+        let (limit_file, swap_file, swap) = if cg.v2 {
+            ("memory.max", "memory.swap.max", "0".to_string())
+        } else {
+            (
+                "memory.limit_in_bytes",
+                "memory.memsw.limit_in_bytes",
+                limit.to_string(),
+            )
+        };
+        if std::fs::write(cg.dir.join(limit_file), limit.to_string()).is_err() {
+            eprintln!("skipped: cannot set {limit_file} in {}", cg.dir.display());
+            return None;
+        }
+        // No swap to escape to, where the knob exists.
+        let _ = std::fs::write(cg.dir.join(swap_file), swap);
+        Some(cg)
+    }
+
+    fn new_v2(name: &str) -> Option<MemoryCgroup> {
+        let root = cgroup2_mount()?;
+        let has = |dir: &Path, file: &str, what: &str| {
+            std::fs::read_to_string(dir.join(file)).is_ok_and(|c| c.split_whitespace().any(|c| c == what))
+        };
+        if !has(&root, "cgroup.controllers", "memory") {
+            return None;
+        }
+        // The root may delegate without emptying itself (it is exempt).
+        if !has(&root, "cgroup.subtree_control", "memory") {
+            std::fs::write(root.join("cgroup.subtree_control"), "+memory").ok()?;
+        }
+        let _ = std::fs::write(root.join("cgroup.subtree_control"), "+pids");
+        let parent = root.join(name);
+        std::fs::create_dir_all(&parent).ok()?;
+        let mut cg = MemoryCgroup {
+            dir: parent.clone(),
+            parent: None,
+            v2: true,
+        };
+        std::fs::write(parent.join("cgroup.subtree_control"), "+memory").ok()?;
+        let _ = std::fs::write(parent.join("cgroup.subtree_control"), "+pids");
+        let leaf = parent.join("leaf");
+        std::fs::create_dir_all(&leaf).ok()?;
+        cg.dir = leaf;
+        cg.parent = Some(parent);
+        Some(cg)
+    }
+
+    pub fn procs(&self) -> String {
+        self.dir.join("cgroup.procs").to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for MemoryCgroup {
+    fn drop(&mut self) {
+        // Kill anything left in it, then remove it (retry: exits take a moment).
+        for dir in [Some(self.dir.clone()), self.parent.clone()]
+            .into_iter()
+            .flatten()
+        {
+            for _ in 0..200 {
+                let pids = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+                for pid in pids.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+                    // SAFETY: plain kill of a test process in our cgroup.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                if std::fs::remove_dir(&dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
