@@ -295,6 +295,24 @@ fn run_with_hostile_names(format: &str) -> Finished {
     run.wait(SECS_10)
 }
 
+/// curtain's stdout lines in a file, for a checker to read.
+fn lines_file(f: &Finished, scratch: &Scratch, name: &str) -> PathBuf {
+    let file = scratch.path(name);
+    std::fs::write(&file, f.lines.join("\n") + "\n").expect("write the lines");
+    file
+}
+
+/// Run an outside checker; it must accept the lines.
+fn assert_checked(mut checker: Command, f: &Finished) {
+    let out = checker.output().unwrap_or_else(|e| panic!("{checker:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{checker:?}: {}{}\n{f:#?}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn each_log_format_is_read_by_a_parser_that_is_not_ours() {
     let _g = shared();
@@ -318,19 +336,13 @@ fn each_log_format_is_read_by_a_parser_that_is_not_ours() {
     let checks = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/formats");
     if python_logfmt() {
         let f = run_with_hostile_names("text");
-        let file = scratch.path("text.log");
-        std::fs::write(&file, f.lines.join("\n") + "\n").expect("write");
-        let out = Command::new("python3")
+        let file = lines_file(&f, &scratch, "text.log");
+        let mut python = Command::new("python3");
+        python
             .arg(format!("{checks}/check_logfmt.py"))
             .arg(&file)
-            .args(&names)
-            .output()
-            .expect("python3");
-        assert!(
-            out.status.success(),
-            "logfmt: {}\n{f:#?}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .args(&names);
+        assert_checked(python, &f);
     } else {
         eprintln!("skipped: the logfmt check needs python3 with PyPI's logfmt (.ci/run installs it)");
     }
@@ -338,19 +350,12 @@ fn each_log_format_is_read_by_a_parser_that_is_not_ours() {
         Some(modules) => {
             let f = run_with_hostile_names("ecs");
             assert_eq!(f.lines.len(), names.len(), "{f:#?}");
-            let file = scratch.path("ecs.log");
-            std::fs::write(&file, f.lines.join("\n") + "\n").expect("write");
-            let out = Command::new("node")
-                .arg(format!("{checks}/check_ecs.js"))
+            let file = lines_file(&f, &scratch, "ecs.log");
+            let mut node = Command::new("node");
+            node.arg(format!("{checks}/check_ecs.js"))
                 .arg(&modules)
-                .arg(&file)
-                .output()
-                .expect("node");
-            assert!(
-                out.status.success(),
-                "ecs: {}\n{f:#?}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+                .arg(&file);
+            assert_checked(node, &f);
             let last: serde_json::Value = serde_json::from_str(f.lines.last().expect("exit")).expect("json");
             assert_eq!(last["event.outcome"], "success");
             assert_eq!(last["process.exit_code"], 143);

@@ -4,7 +4,7 @@
 //! Each test here failed on curtain 0.1.
 
 use std::ffi::OsStr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -301,14 +301,6 @@ fn the_exit_line_is_written_with_no_descriptor_left() {
         f.assert_exit(4, "exited", false);
         f.assert_order(&["start", "spawned", "exit"]);
     }
-}
-
-fn pipe() -> (OwnedFd, OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: fds is a valid out-array of two ints.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: pipe2 returned two fresh descriptors that nothing else owns.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
 }
 
 /// A stalled log collector: stdout is a pipe shared with an app that writes

@@ -3,7 +3,6 @@
 //! closed, broken or stalled stdout never stops curtain from forwarding,
 //! reaping and exiting with the app's code.
 
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -220,14 +219,6 @@ fn survives_with_stdout(stdout: Stdio, what: &str) {
         "{what}: {:?} from SIGTERM to exit: {f:#?}",
         sent.elapsed()
     );
-}
-
-fn pipe() -> (OwnedFd, OwnedFd) {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two fresh descriptors we then own.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: as above.
-    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
 }
 
 #[test]
