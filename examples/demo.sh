@@ -4,6 +4,7 @@
 # Kubernetes does and show curtain's log. Needs root (for unshare).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+echo "== building curtain (cargo build --release: a minute the first time)"
 cargo build --release --quiet
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -17,8 +17,28 @@ pub const DEFAULT_SIGNAL_SCOPE: &str = "group";
 pub const DEFAULT_LOG_FORMAT: &str = "auto";
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 
+/// What `--version` prints after the name, in the shape container runtimes
+/// parse (tini's: `tini version 0.19.0 - git.de40ad0`), so that `docker
+/// info` shows curtain's commit when curtain is the daemon's init: `curtain
+/// version 0.1.0 (static) - git.1a2b3c4`.
+pub const VERSION: &str = if cfg!(target_feature = "crt-static") {
+    concat!(
+        "version ",
+        env!("CARGO_PKG_VERSION"),
+        " (static) - git.",
+        env!("CURTAIN_GIT_COMMIT")
+    )
+} else {
+    concat!(
+        "version ",
+        env!("CARGO_PKG_VERSION"),
+        " (dynamic) - git.",
+        env!("CURTAIN_GIT_COMMIT")
+    )
+};
+
 #[derive(Parser, Debug, PartialEq)]
-#[command(name = "curtain", version, max_term_width = 100)]
+#[command(name = "curtain", version = VERSION, max_term_width = 100)]
 pub struct Cli {
     /// Whole budget from the shutdown request to SIGKILL, pre-stop steps included
     #[arg(long, env = "CURTAIN_GRACE_PERIOD", value_name = "DUR", default_value = DEFAULT_GRACE_PERIOD)]

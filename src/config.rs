@@ -215,7 +215,7 @@ impl Config {
                     "expected a command with balanced quotes",
                 )
             })?;
-            if argv.first().map_or(true, String::is_empty) || argv.iter().any(|a| a.contains('\0')) {
+            if argv.first().is_none_or(String::is_empty) || argv.iter().any(|a| a.contains('\0')) {
                 return Err(err("pre_stop", "pre-stop", v, "expected a non-empty command"));
             }
             pre_stop.push(PreStopCommand { argv });

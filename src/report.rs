@@ -66,7 +66,7 @@ impl Summary {
             // its leftovers were being stopped) does not make its end a stop.
             shutdown_requested: self
                 .shutdown
-                .is_some_and(|sd| self.app_ended.map_or(true, |end| sd.started <= end)),
+                .is_some_and(|sd| self.app_ended.is_none_or(|end| sd.started <= end)),
             sent_to_app: self.sent_to_app,
         }
     }

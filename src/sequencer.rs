@@ -717,7 +717,7 @@ impl<'a> Sequencer<'a> {
             self.progress_at = Some(now + PROGRESS_EVERY);
             self.emit_progress(now);
         }
-        if self.stage_wake_at().map_or(true, |at| now < at) {
+        if self.stage_wake_at().is_none_or(|at| now < at) {
             return;
         }
         match self.stage {

@@ -169,7 +169,25 @@ fn help_and_version_exit_0() {
     }
     let version = Command::new(CURTAIN).arg("--version").output().expect("curtain");
     assert_eq!(version.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let line = String::from_utf8_lossy(&version.stdout).trim_end().to_string();
+    assert!(
+        line.starts_with(concat!(
+            "curtain version ",
+            env!("CARGO_PKG_VERSION"),
+            " (dynamic) - git."
+        )),
+        "{line}"
+    );
+    assert_eq!(docker_init_commit(&line).map(str::len), Some(7), "{line}");
+}
+
+/// What dockerd takes from an init's `--version` line (tini's shape,
+/// `... - git.COMMIT`): the commit, or None where dockerd would log
+/// "unknown output format".
+fn docker_init_commit(line: &str) -> Option<&str> {
+    let (_, git) = line.split_once(" - ")?;
+    let (prefix, commit) = git.trim().split_once('.')?;
+    (prefix == "git" && !commit.is_empty() && !commit.contains('.')).then_some(commit)
 }
 
 /// Every option reads its CURTAIN_* variable (the ones not covered by the

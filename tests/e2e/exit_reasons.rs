@@ -335,6 +335,12 @@ fn the_static_binary_runs_as_pid1_in_an_empty_root() {
     let _g = exclusive();
     let dir = Scratch::new("static");
     let root = empty_root(&dir);
+    let version = Command::new(static_curtain())
+        .arg("--version")
+        .output()
+        .expect("--version");
+    let line = String::from_utf8_lossy(&version.stdout).to_string();
+    assert!(line.contains(" (static) - git."), "{line}");
     std::fs::create_dir_all(root.join("dev")).expect("dev");
     std::fs::write(root.join("dev/termination-log"), "").expect("termination-log");
     let out = Command::new("unshare")
