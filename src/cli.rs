@@ -177,7 +177,24 @@ fn unknown_option(cmd: &clap::Command, args: &[OsString]) -> Option<String> {
 /// Where an option's value came from, so errors can name the variable.
 pub struct Sources(Option<ArgMatches>);
 
+/// Where a value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueFrom {
+    CommandLine,
+    Variable,
+    Default,
+}
+
 impl Sources {
+    /// Where option `id`'s value came from.
+    pub fn value_from(&self, id: &str) -> ValueFrom {
+        match self.0.as_ref().and_then(|m| m.value_source(id)) {
+            Some(ValueSource::CommandLine) => ValueFrom::CommandLine,
+            Some(ValueSource::EnvVariable) => ValueFrom::Variable,
+            _ => ValueFrom::Default,
+        }
+    }
+
     /// No clap matches: every value came from the command line or a default.
     #[cfg(test)]
     pub fn none() -> Sources {

@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{Cli, Sources};
+use crate::cli::{Cli, Sources, ValueFrom};
 use crate::events::Level;
 use crate::signals::Signal;
 
@@ -60,11 +60,48 @@ impl PreStopCommand {
     }
 }
 
+/// Where the grace period came from, for the `start` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraceFrom {
+    Option,
+    Variable,
+    Default,
+    /// The default for a runtime's `--init` (see `RUNTIME_INIT_GRACE`).
+    RuntimeInit,
+}
+
+impl GraceFrom {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GraceFrom::Option => "option",
+            GraceFrom::Variable => "variable",
+            GraceFrom::Default => "default",
+            GraceFrom::RuntimeInit => "runtime_init",
+        }
+    }
+}
+
+/// The default grace period when curtain runs as a container runtime's
+/// `--init` (`docker run --init`, `podman run --init`): `docker stop` and
+/// `podman stop` SIGKILL after 10 s by default, so curtain's own SIGKILL
+/// must come first, with 2 s left to reap and write its exit event. As an
+/// image's ENTRYPOINT the default stays 25 s, which fits Kubernetes' 30 s.
+pub const RUNTIME_INIT_GRACE: Duration = Duration::from_secs(8);
+
+/// Whether curtain was started as a runtime's init, by the name it was
+/// started under: dockerd runs its `init-path` as `/sbin/docker-init`,
+/// podman its `--init-path` as `/run/podman-init`.
+pub fn runtime_init(argv0: &OsStr) -> bool {
+    let name = std::path::Path::new(argv0).file_name().unwrap_or_default();
+    name == "docker-init" || name == "podman-init"
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The app: program and arguments, as given.
     pub command: Vec<OsString>,
     pub grace_period: Duration,
+    pub grace_period_from: GraceFrom,
     pub stop_signal: Option<Signal>,
     pub pre_stop: Vec<PreStopCommand>,
     pub pre_stop_sleep: Duration,
@@ -163,7 +200,8 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 impl Config {
-    pub fn from_cli(cli: Cli, sources: &Sources) -> Result<Config, ConfigError> {
+    /// `runtime_init`: curtain runs as a container runtime's `--init`.
+    pub fn from_cli(cli: Cli, sources: &Sources, runtime_init: bool) -> Result<Config, ConfigError> {
         let err = |id: &str, flag: &str, value: &str, expected: &'static str| ConfigError {
             origin: sources.env_var(id).unwrap_or_else(|| format!("--{flag}")),
             value: value.to_string(),
@@ -186,7 +224,16 @@ impl Config {
         let signal =
             |id: &str, flag: &str, v: &str| Signal::parse(v).ok_or_else(|| err(id, flag, v, SIGNAL_HELP));
 
-        let grace_period = duration("grace_period", "grace-period", &cli.grace_period)?;
+        let mut grace_period = duration("grace_period", "grace-period", &cli.grace_period)?;
+        let grace_period_from = match sources.value_from("grace_period") {
+            ValueFrom::CommandLine => GraceFrom::Option,
+            ValueFrom::Variable => GraceFrom::Variable,
+            ValueFrom::Default if runtime_init => {
+                grace_period = RUNTIME_INIT_GRACE;
+                GraceFrom::RuntimeInit
+            }
+            ValueFrom::Default => GraceFrom::Default,
+        };
         let pre_stop_sleep = duration("pre_stop_sleep", "pre-stop-sleep", &cli.pre_stop_sleep)?;
         let stop_signal = match &cli.stop_signal {
             Some(v) => {
@@ -298,6 +345,7 @@ impl Config {
         Ok(Config {
             command: cli.command,
             grace_period,
+            grace_period_from,
             stop_signal,
             pre_stop,
             pre_stop_sleep,
@@ -372,7 +420,7 @@ mod tests {
                 value: e.to_string(),
                 expected: "",
             })?;
-            Config::from_cli(cli, &crate::cli::Sources::none())
+            Config::from_cli(cli, &crate::cli::Sources::none(), false)
         }
 
         proptest! {

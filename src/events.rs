@@ -152,6 +152,8 @@ pub enum Event<'a> {
         command: Cow<'a, str>,
         argc: usize,
         grace_period_ms: u64,
+        /// Where the grace period came from (`GraceFrom::as_str`).
+        grace_period_from: &'static str,
         stop_signal: Option<Signal>,
         subreaper: bool,
         oom_group: Option<bool>,
@@ -423,6 +425,7 @@ impl Event<'_> {
                 command,
                 argc,
                 grace_period_ms,
+                grace_period_from,
                 stop_signal,
                 subreaper,
                 oom_group,
@@ -432,6 +435,7 @@ impl Event<'_> {
                 put("command", Value::Str(Cow::Borrowed(command)));
                 put("argc", Value::num(*argc));
                 put("grace_period_ms", Value::num(*grace_period_ms));
+                put("grace_period_from", Value::Str((*grace_period_from).into()));
                 put("stop_signal", Value::opt_signal(*stop_signal));
                 put("subreaper", Value::Bool(*subreaper));
                 put("oom_group", oom_group.map_or(Value::Null, Value::Bool));
@@ -617,6 +621,7 @@ pub mod tests {
                 command: "app".into(),
                 argc: 2,
                 grace_period_ms: 25_000,
+                grace_period_from: "default",
                 stop_signal: None,
                 subreaper: false,
                 oom_group: None,

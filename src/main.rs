@@ -42,7 +42,10 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
     let signals = signals::SignalSetup::install();
 
     let (cli, sources) = cli::parse();
-    let config = match Config::from_cli(cli, &sources) {
+    let runtime_init = std::env::args_os()
+        .next()
+        .is_some_and(|a| config::runtime_init(&a));
+    let config = match Config::from_cli(cli, &sources, runtime_init) {
         Ok(config) => config,
         Err(e) => {
             let msg = format!("curtain: error: {e}\n\nFor more information, try '--help'.\n");

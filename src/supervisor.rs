@@ -136,6 +136,7 @@ fn start_event<'c>(cfg: &'c Config, own_pid: i32, pid1: bool, oom: &OomWatch) ->
             .unwrap_or_default(),
         argc: cfg.command.len(),
         grace_period_ms: cfg.grace_period.as_millis() as u64,
+        grace_period_from: cfg.grace_period_from.as_str(),
         stop_signal: cfg.stop_signal,
         subreaper: !pid1,
         oom_group: oom.oom_group(),

@@ -239,3 +239,52 @@ fn variables_take_effect() {
         "{f:#?}"
     );
 }
+
+/// Started as a runtime's `--init` (dockerd runs it as /sbin/docker-init,
+/// podman as /run/podman-init), the default grace period is 8 s, below
+/// `docker stop`'s and `podman stop`'s 10 s; an option or a variable still
+/// wins, and `start` says where the value came from.
+#[test]
+fn as_a_runtime_init_the_default_grace_fits_docker_stop() {
+    let _g = shared();
+    let dir = Scratch::new("runtime-init");
+    let start = |argv0: &str, args: &[&str], env: &[(&str, &str)]| {
+        let link = dir.path(argv0);
+        if !link.exists() {
+            std::os::unix::fs::symlink(CURTAIN, &link).expect("symlink");
+        }
+        let mut argv = vec![link.to_string_lossy().into_owned()];
+        argv.extend(args.iter().map(|s| s.to_string()));
+        argv.extend([tapp().to_string(), "exit".into(), "0".into()]);
+        let f = Run::start_argv(
+            Options {
+                env,
+                ..Options::default()
+            },
+            argv,
+        )
+        .wait(SECS_10);
+        let start = f.event("start");
+        (
+            start["grace_period_ms"].as_u64(),
+            start["grace_period_from"].clone(),
+        )
+    };
+    assert_eq!(
+        start("docker-init", &["--"], &[]),
+        (Some(8_000), "runtime_init".into())
+    );
+    assert_eq!(
+        start("podman-init", &[], &[]),
+        (Some(8_000), "runtime_init".into())
+    );
+    assert_eq!(
+        start("docker-init", &["--grace-period", "20s", "--"], &[]),
+        (Some(20_000), "option".into())
+    );
+    assert_eq!(
+        start("docker-init", &["--"], &[("CURTAIN_GRACE_PERIOD", "15s")]),
+        (Some(15_000), "variable".into())
+    );
+    assert_eq!(start("curtain", &["--"], &[]), (Some(25_000), "default".into()));
+}

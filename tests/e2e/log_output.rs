@@ -23,6 +23,7 @@ fn schema(event: &str) -> &'static [&'static str] {
             "command",
             "argc",
             "grace_period_ms",
+            "grace_period_from",
             "stop_signal",
             "subreaper",
             "oom_group",
