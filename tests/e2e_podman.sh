@@ -28,11 +28,12 @@ fi
 
 work=$(mktemp -d /tmp/curtain-podman.XXXXXX)
 tag="localhost/curtain-e2e:$$"
+apptag="localhost/curtain-e2e-app:$$"
 prefix="curtain-e2e-$$"
 containers=()
 cleanup() {
     for c in "${containers[@]}"; do podman rm -f "$c" >/dev/null 2>&1; done
-    podman rmi -f "$tag" >/dev/null 2>&1
+    podman rmi -f "$tag" "$apptag" >/dev/null 2>&1
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -175,5 +176,23 @@ if wait_ready "$c"; then
 else fail "termination log: never ready"; fi
 
 echo
+# 8. A drop-in for `podman run --init`: an unchanged image (the test app
+#    alone, imported: no curtain in it), curtain as the --init-path, which
+#    podman runs as /run/podman-init: PID 1, the runtime-init grace (8 s).
+mkdir -p "$work/approot"
+cp "$work/ctx/myapp" "$work/approot/myapp"
+tar -C "$work/approot" -c . | podman import -q - "$apptag" >/dev/null
+c=$prefix-init
+containers+=("$c")
+podman run -d --name "$c" --network=none --init --init-path "$work/ctx/curtain" "$apptag" /myapp pause / >/dev/null
+if wait_ready "$c"; then
+    podman stop -t 10 "$c" >/dev/null 2>&1
+    logs=$(podman logs "$c" 2>/dev/null); ev=$(exit_event "$c"); start=$(grep '"event":"start"' <<<"$logs")
+    if [ "$(state "$c" '{{.State.ExitCode}}')" = 143 ] && [ "$(field reason <<<"$ev")" = stopped ] \
+        && [ "$(field pid <<<"$start")" = 1 ] && [ "$(field grace_period_from <<<"$start")" = runtime_init ]; then
+        ok "podman run --init --init-path: curtain is PID 1 of an unchanged image, 143, stopped, grace 8s as podman-init"
+    else fail "podman run --init" "start: $start" "exit: $ev"; fi
+else fail "podman run --init: never ready"; fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
