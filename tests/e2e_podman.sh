@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # curtain in a real container runtime: podman 4.3 + runc + buildah (Debian 12),
-# a FROM-scratch image built from Dockerfile.example's final stage, stopped the
-# way Kubernetes and Docker stop containers (SIGTERM -> grace -> SIGKILL).
+# curtain's own image (the root Dockerfile) and a FROM-scratch app image made
+# from it by Dockerfile.example, stopped the way Kubernetes and Docker stop
+# containers (SIGTERM -> grace -> SIGKILL), and podman's --init.
 #
 #   tests/e2e_podman.sh        (as root; installs podman/buildah/runc if missing)
 #
@@ -28,12 +29,13 @@ fi
 
 work=$(mktemp -d /tmp/curtain-podman.XXXXXX)
 tag="localhost/curtain-e2e:$$"
+curtain_tag="localhost/curtain-e2e-curtain:$$"
 apptag="localhost/curtain-e2e-app:$$"
 prefix="curtain-e2e-$$"
 containers=()
 cleanup() {
     for c in "${containers[@]}"; do podman rm -f "$c" >/dev/null 2>&1; done
-    podman rmi -f "$tag" "$apptag" >/dev/null 2>&1
+    podman rmi -f "$tag" "$apptag" "$curtain_tag" >/dev/null 2>&1
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -48,16 +50,22 @@ failed=0
 ok() { echo "ok   - $1"; passed=$((passed + 1)); }
 fail() { echo "FAIL - $1"; shift; for line in "$@"; do echo "       $line"; done; failed=$((failed + 1)); }
 
-# --- image: Dockerfile.example's final stage, with the binaries built here ---
+# --- images, built as the README says: curtain's own image from the root
+# Dockerfile (its binary taken from the context: the Rust build stage needs a
+# registry), then the user's image from Dockerfile.example, with the test app
+# as `myapp` ---
 scripts/build-static.sh --quiet || { echo "static build failed"; exit 1; }
+buildah bud -q --build-arg CURTAIN_BINARY=prebuilt -t "$curtain_tag" . >/dev/null \
+    || { echo "buildah bud of the Dockerfile failed"; exit 1; }
 mkdir "$work/ctx"
 cp target/x86_64-unknown-linux-gnu/release/curtain "$work/ctx/curtain"
 gcc -static -O2 -o "$work/ctx/myapp" tests/helpers/tapp.c || { echo "cannot build the test app"; exit 1; }
-sed -n '/^FROM scratch/,$p' Dockerfile.example \
-    | sed 's|^COPY --from=build /src/target/x86_64-unknown-linux-gnu/release/curtain /curtain|COPY curtain /curtain|' \
-    > "$work/ctx/Dockerfile"
-grep -q '^COPY curtain /curtain' "$work/ctx/Dockerfile" || { echo "Dockerfile.example's final stage changed shape"; exit 1; }
-buildah bud -q -t "$tag" "$work/ctx" >/dev/null || { echo "buildah bud failed"; exit 1; }
+buildah bud -q -f Dockerfile.example --build-arg CURTAIN_IMAGE="$curtain_tag" -t "$tag" "$work/ctx" >/dev/null \
+    || { echo "buildah bud of Dockerfile.example failed"; exit 1; }
+if [ "$(podman image inspect "$curtain_tag" --format '{{len .RootFS.Layers}}')" != 1 ] \
+    || ! podman run --rm --network=none "$curtain_tag" /curtain --version >/dev/null 2>&1; then
+    echo "curtain's image is not one layer holding /curtain"; exit 1
+fi
 
 # The image's defaults (25 s grace, 5 s pre-stop sleep) are for production;
 # the cases below set what they test.
@@ -193,6 +201,26 @@ if wait_ready "$c"; then
         ok "podman run --init --init-path: curtain is PID 1 of an unchanged image, 143, stopped, grace 8s as podman-init"
     else fail "podman run --init" "start: $start" "exit: $ev"; fi
 else fail "podman run --init: never ready"; fi
+
+# 9. The restricted Pod Security profile, as examples/kubernetes.yaml runs it:
+#    non-root, read-only root, no capabilities, no privilege escalation.
+#    curtain stops the app and writes its termination message.
+c=$prefix-restricted
+containers+=("$c")
+install -m 666 /dev/null "$work/restricted-termination-log"
+podman run -d --name "$c" --network=none --user 65532:65532 --read-only --cap-drop=ALL \
+    --security-opt no-new-privileges --tmpfs /run -e CURTAIN_PRE_STOP_SLEEP=0 \
+    -v "$work/restricted-termination-log:/dev/termination-log" "$tag" /myapp pause /run >/dev/null
+ready=
+for _ in $(seq 200); do podman exec "$c" /myapp exit 0 >/dev/null 2>&1 && podman cp "$c:/run/ready" "$work/ready" >/dev/null 2>&1 && { ready=1; break; }; sleep 0.05; done
+if [ -n "$ready" ]; then
+    podman stop -t 10 "$c" >/dev/null 2>&1
+    ev=$(exit_event "$c"); msg=$(head -1 "$work/restricted-termination-log")
+    if [ "$(state "$c" '{{.State.ExitCode}}')" = 143 ] && [ "$(field reason <<<"$ev")" = stopped ] \
+        && [[ "$msg" == "stopped: "* ]]; then
+        ok "restricted profile (uid 65532, read-only root, no capabilities): 143, stopped, termination message '$msg'"
+    else fail "restricted profile" "exit: $ev" "termination message: $msg"; fi
+else fail "restricted profile: never ready" "$(podman logs "$c" 2>&1 | tail -3)"; fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
