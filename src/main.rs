@@ -11,6 +11,7 @@
 // A dependency nothing uses is size and start-up cost for nothing.
 #![warn(unused_crate_dependencies)]
 
+mod args; // the clap definition of every option (shared with tools/dist)
 mod cgroup; // the memory cgroup's OOM-kill counter (exit reason oom_killed)
 mod cli; // the raw command line (clap), every option with its CURTAIN_* variable
 mod config; // validated configuration; every bad input is rejected here
