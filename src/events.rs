@@ -327,6 +327,17 @@ impl Event<'_> {
     /// One sentence for people.
     pub fn message(&self) -> String {
         match self {
+            Event::Start {
+                command,
+                grace_period_ms,
+                grace_period_from,
+                ..
+            } if *grace_period_from == "runtime_init" => format!(
+                "curtain {} supervising {command}; grace period {}: the default as a runtime's --init, \
+                 whose stop waits 10 s",
+                env!("CARGO_PKG_VERSION"),
+                secs(*grace_period_ms)
+            ),
             Event::Start { command, .. } => {
                 format!("curtain {} supervising {command}", env!("CARGO_PKG_VERSION"))
             }
