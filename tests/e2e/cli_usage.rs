@@ -265,6 +265,12 @@ fn as_a_runtime_init_the_default_grace_fits_docker_stop() {
         )
         .wait(SECS_10);
         let start = f.event("start");
+        // The message says why, when the runtime-init default was taken.
+        let why = start["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("the default as a runtime's --init");
+        assert_eq!(why, start["grace_period_from"] == "runtime_init", "{start}");
         (
             start["grace_period_ms"].as_u64(),
             start["grace_period_from"].clone(),
