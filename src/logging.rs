@@ -384,6 +384,8 @@ fn write_line(mut buf: &[u8], deadline: Option<Instant>) -> bool {
             }
         };
         match result {
+            // A write that takes nothing would loop forever: give up.
+            Ok(0) => return false,
             Ok(n) => buf = &buf[n..],
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && deadline.is_some() => {
