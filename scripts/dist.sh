@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Release artifacts, in one command: the static binary (stripped), its man
-# page and bash/zsh/fish completions (made from curtain's own clap definition
+# page and bash/zsh/fish completions (made from curtain's option table
 # by tools/dist, a build tool that is not linked into curtain), a Debian
 # package holding all three, and SHA256SUMS.
 #

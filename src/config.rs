@@ -8,8 +8,12 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{Cli, Sources, ValueFrom};
+use crate::args::{
+    DEFAULT_GRACE_PERIOD, DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, DEFAULT_PRE_STOP_SLEEP, DEFAULT_SIGNAL_SCOPE,
+};
+use crate::cli::{Cli, Origin, Raw, StepKind};
 use crate::events::Level;
+use crate::http::{self, HttpRequest};
 use crate::signals::Signal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,16 +51,23 @@ pub enum TerminationLog {
     Path(PathBuf),
 }
 
-/// One `--pre-stop` command, split into argv.
+/// One pre-stop step: a `--pre-stop` command split into argv, or a
+/// `--pre-stop-http` request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PreStopCommand {
-    pub argv: Vec<String>,
+pub enum PreStopStep {
+    Command { argv: Vec<String> },
+    Http(HttpRequest),
 }
 
-impl PreStopCommand {
-    /// Program name only: arguments are never logged (they may hold secrets).
-    pub fn program(&self) -> &str {
-        self.argv.first().map_or("", String::as_str)
+impl PreStopStep {
+    /// What logs show: a command's program name (arguments are never
+    /// logged, they may hold secrets), or a request's method, host and
+    /// path (never its query).
+    pub fn label(&self) -> &str {
+        match self {
+            PreStopStep::Command { argv } => argv.first().map_or("", String::as_str),
+            PreStopStep::Http(request) => &request.label,
+        }
     }
 }
 
@@ -103,7 +114,10 @@ pub struct Config {
     pub grace_period: Duration,
     pub grace_period_from: GraceFrom,
     pub stop_signal: Option<Signal>,
-    pub pre_stop: Vec<PreStopCommand>,
+    /// `--parent-death-signal`: what curtain asks the kernel for when its
+    /// parent dies.
+    pub parent_death_signal: Option<Signal>,
+    pub pre_stop: Vec<PreStopStep>,
     pub pre_stop_sleep: Duration,
     /// `--map-signal` rules; `Signal(0)` drops.
     pub signal_map: Vec<(Signal, Signal)>,
@@ -112,6 +126,14 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: Level,
     pub termination_log: TerminationLog,
+}
+
+/// The origin of a default value, which is never wrong.
+fn unnamed() -> Raw {
+    Raw {
+        value: OsString::new(),
+        origin: Origin::Option("a default".into()),
+    }
 }
 
 /// A bad value: which option (or variable), which value, what was expected.
@@ -201,109 +223,127 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 
 impl Config {
     /// `runtime_init`: curtain runs as a container runtime's `--init`.
-    pub fn from_cli(cli: Cli, sources: &Sources, runtime_init: bool) -> Result<Config, ConfigError> {
-        let err = |id: &str, flag: &str, value: &str, expected: &'static str| ConfigError {
-            origin: sources.env_var(id).unwrap_or_else(|| format!("--{flag}")),
+    pub fn from_cli(cli: Cli, runtime_init: bool) -> Result<Config, ConfigError> {
+        let err = |raw: &Raw, value: &str, expected: &'static str| ConfigError {
+            origin: raw.origin.to_string(),
             value: value.to_string(),
             expected,
         };
         // Every value must be UTF-8 text; the error names the option or the
         // variable, and shows the value with the bad bytes replaced.
-        let text = |id: &str, flag: &str, v: &OsStr| -> Result<String, ConfigError> {
-            v.to_str()
+        let text = |raw: &Raw| -> Result<String, ConfigError> {
+            raw.value
+                .to_str()
                 .map(str::to_string)
-                .ok_or_else(|| err(id, flag, &v.to_string_lossy(), "expected UTF-8 text"))
+                .ok_or_else(|| err(raw, &raw.value.to_string_lossy(), "expected UTF-8 text"))
         };
-        let texts = |id: &str, flag: &str, vs: &[OsString]| -> Result<Vec<String>, ConfigError> {
-            vs.iter().map(|v| text(id, flag, v)).collect()
+        let duration = |raw: &Option<Raw>, default: &str| match raw {
+            Some(raw) => {
+                let v = text(raw)?;
+                parse_duration(&v).ok_or_else(|| err(raw, &v, DURATION_HELP))
+            }
+            None => Ok(parse_duration(default).unwrap_or_default()),
         };
-        let duration = |id: &str, flag: &str, v: &OsStr| {
-            let v = text(id, flag, v)?;
-            parse_duration(&v).ok_or_else(|| err(id, flag, &v, DURATION_HELP))
+        // A signal curtain can catch and act on (not KILL, STOP or CHLD).
+        let catchable_signal = |raw: &Option<Raw>| -> Result<Option<Signal>, ConfigError> {
+            let Some(raw) = raw else { return Ok(None) };
+            let v = text(raw)?;
+            let sig = Signal::parse(&v).ok_or_else(|| err(raw, &v, SIGNAL_HELP))?;
+            if !sig.is_catchable() || sig == Signal::CHLD {
+                return Err(err(raw, &v, "SIGKILL, SIGSTOP and SIGCHLD cannot be used here"));
+            }
+            Ok(Some(sig))
         };
-        let signal =
-            |id: &str, flag: &str, v: &str| Signal::parse(v).ok_or_else(|| err(id, flag, v, SIGNAL_HELP));
 
-        let mut grace_period = duration("grace_period", "grace-period", &cli.grace_period)?;
-        let grace_period_from = match sources.value_from("grace_period") {
-            ValueFrom::CommandLine => GraceFrom::Option,
-            ValueFrom::Variable => GraceFrom::Variable,
-            ValueFrom::Default if runtime_init => {
+        let mut grace_period = duration(&cli.grace_period, DEFAULT_GRACE_PERIOD)?;
+        let grace_period_from = match &cli.grace_period {
+            Some(Raw {
+                origin: Origin::Option(_),
+                ..
+            }) => GraceFrom::Option,
+            Some(_) => GraceFrom::Variable,
+            None if runtime_init => {
                 grace_period = RUNTIME_INIT_GRACE;
                 GraceFrom::RuntimeInit
             }
-            ValueFrom::Default => GraceFrom::Default,
+            None => GraceFrom::Default,
         };
-        let pre_stop_sleep = duration("pre_stop_sleep", "pre-stop-sleep", &cli.pre_stop_sleep)?;
-        let stop_signal = match &cli.stop_signal {
-            Some(v) => {
-                let v = &text("stop_signal", "stop-signal", v)?;
-                let sig = signal("stop_signal", "stop-signal", v)?;
-                if !sig.is_catchable() || sig == Signal::CHLD {
-                    return Err(err(
-                        "stop_signal",
-                        "stop-signal",
-                        v,
-                        "SIGKILL, SIGSTOP and SIGCHLD cannot be stop signals",
-                    ));
-                }
-                Some(sig)
-            }
-            None => None,
-        };
+        let pre_stop_sleep = duration(&cli.pre_stop_sleep, DEFAULT_PRE_STOP_SLEEP)?;
+        let stop_signal = catchable_signal(&cli.stop_signal)?;
+        let parent_death_signal = catchable_signal(&cli.parent_death_signal)?;
 
         let mut pre_stop = Vec::new();
-        for v in &texts("pre_stop", "pre-stop", &cli.pre_stop)? {
-            let argv = shell_words::split(v).map_err(|_| {
-                err(
-                    "pre_stop",
-                    "pre-stop",
-                    v,
-                    "expected a command with balanced quotes",
-                )
-            })?;
-            if argv.first().is_none_or(String::is_empty) || argv.iter().any(|a| a.contains('\0')) {
-                return Err(err("pre_stop", "pre-stop", v, "expected a non-empty command"));
-            }
-            pre_stop.push(PreStopCommand { argv });
+        for (kind, raw) in &cli.pre_stop {
+            let v = text(raw)?;
+            pre_stop.push(match kind {
+                StepKind::Http => {
+                    PreStopStep::Http(http::parse(&v).ok_or_else(|| err(raw, &v, http::URL_HELP))?)
+                }
+                StepKind::Command => {
+                    let argv = shell_words::split(&v)
+                        .map_err(|_| err(raw, &v, "expected a command with balanced quotes"))?;
+                    if argv.first().is_none_or(String::is_empty) || argv.iter().any(|a| a.contains('\0')) {
+                        return Err(err(raw, &v, "expected a non-empty command"));
+                    }
+                    PreStopStep::Command { argv }
+                }
+            });
         }
 
         let mut signal_map = Vec::new();
-        for v in &texts("map_signal", "map-signal", &cli.map_signal)? {
+        for raw in &cli.map_signal {
             const HELP: &str = "expected FROM:TO with signal names or numbers, TO may be 0 to drop";
-            let (from, to) = v
-                .split_once(':')
-                .ok_or_else(|| err("map_signal", "map-signal", v, HELP))?;
+            let v = text(raw)?;
+            let (from, to) = v.split_once(':').ok_or_else(|| err(raw, &v, HELP))?;
             let from = Signal::parse(from)
                 .filter(|s| s.is_catchable())
-                .ok_or_else(|| err("map_signal", "map-signal", v, HELP))?;
+                .ok_or_else(|| err(raw, &v, HELP))?;
             let to = if to.trim() == "0" {
                 Signal(0)
             } else {
-                Signal::parse(to).ok_or_else(|| err("map_signal", "map-signal", v, HELP))?
+                Signal::parse(to).ok_or_else(|| err(raw, &v, HELP))?
             };
+            if to == Signal(0)
+                && (from == Signal::TERM || from == Signal(libc::SIGINT) || Some(from) == stop_signal)
+            {
+                return Err(err(
+                    raw,
+                    &v,
+                    "a shutdown signal cannot be dropped: curtain always stops on TERM and INT",
+                ));
+            }
             signal_map.push((from, to));
         }
 
         let mut exit_remap = Vec::new();
-        for v in &texts("remap_exit", "remap-exit", &cli.remap_exit)? {
+        for raw in &cli.remap_exit {
             const HELP: &str = "expected FROM:TO with exit codes 0-255";
-            let (from, to) = v
-                .split_once(':')
-                .ok_or_else(|| err("remap_exit", "remap-exit", v, HELP))?;
+            let v = text(raw)?;
+            let (from, to) = v.split_once(':').ok_or_else(|| err(raw, &v, HELP))?;
             let code = |s: &str| parse_digits::<u8>(s.trim());
             match (code(from), code(to)) {
                 (Some(f), Some(t)) => exit_remap.push((f, t)),
-                _ => return Err(err("remap_exit", "remap-exit", v, HELP)),
+                _ => return Err(err(raw, &v, HELP)),
             }
         }
+        for raw in &cli.exit_zero {
+            let v = text(raw)?;
+            let code = parse_digits::<u8>(&v).ok_or_else(|| err(raw, &v, "expected an exit code 0-255"))?;
+            exit_remap.push((code, 0));
+        }
 
-        let scope = match text("signal_scope", "signal-scope", &cli.signal_scope)?.as_str() {
+        let choice = |raw: &Option<Raw>, default: &str| match raw {
+            Some(raw) => text(raw).map(|v| (v, Some(raw.clone()))),
+            None => Ok((default.to_string(), None)),
+        };
+        let (scope_text, raw) = choice(&cli.signal_scope, DEFAULT_SIGNAL_SCOPE)?;
+        let scope = match scope_text.as_str() {
             "child" => Scope::Child,
             "group" => Scope::Group,
-            v => return Err(err("signal_scope", "signal-scope", v, "expected child or group")),
+            v => return Err(err(&raw.unwrap_or_else(unnamed), v, "expected child or group")),
         };
-        let log_format = match text("log_format", "log-format", &cli.log_format)?.as_str() {
+        let (format_text, raw) = choice(&cli.log_format, DEFAULT_LOG_FORMAT)?;
+        let log_format = match format_text.as_str() {
             "json" => LogFormat::Json,
             "text" => LogFormat::Text,
             "ecs" => LogFormat::Ecs,
@@ -311,15 +351,14 @@ impl Config {
             "auto" => LogFormat::Json,
             v => {
                 return Err(err(
-                    "log_format",
-                    "log-format",
+                    &raw.unwrap_or_else(unnamed),
                     v,
                     "expected json, text, ecs or auto",
                 ))
             }
         };
-        let log_level_text = text("log_level", "log-level", &cli.log_level)?;
-        let log_level = match log_level_text.to_ascii_lowercase().as_str() {
+        let (level_text, raw) = choice(&cli.log_level, DEFAULT_LOG_LEVEL)?;
+        let mut log_level = match level_text.to_ascii_lowercase().as_str() {
             "error" => Level::Error,
             "warn" => Level::Warn,
             "info" => Level::Info,
@@ -327,19 +366,27 @@ impl Config {
             "trace" => Level::Trace,
             _ => {
                 return Err(err(
-                    "log_level",
-                    "log-level",
-                    &log_level_text,
+                    &raw.unwrap_or_else(unnamed),
+                    &level_text,
                     "expected error, warn, info, debug or trace",
                 ))
             }
         };
+        // `-v`, `-vv` and `-w` ask for more, never for less.
+        let asked = match (cli.verbose, cli.warn_reap) {
+            (0, false) => Level::Error,
+            (0 | 1, _) => Level::Debug,
+            _ => Level::Trace,
+        };
+        log_level = log_level.max(asked);
         let termination_log = match cli.termination_log {
             None => TerminationLog::Default,
-            Some(p) if p.is_empty() => TerminationLog::Off,
+            Some(raw) if raw.value.is_empty() => TerminationLog::Off,
             // Relative to the directory curtain started in: curtain moves to
             // `/` after the spawn, long before it writes the message.
-            Some(p) => TerminationLog::Path(std::path::absolute(&p).unwrap_or_else(|_| PathBuf::from(p))),
+            Some(raw) => TerminationLog::Path(
+                std::path::absolute(&raw.value).unwrap_or_else(|_| PathBuf::from(raw.value)),
+            ),
         };
 
         Ok(Config {
@@ -347,6 +394,7 @@ impl Config {
             grace_period,
             grace_period_from,
             stop_signal,
+            parent_death_signal,
             pre_stop,
             pre_stop_sleep,
             signal_map,
@@ -407,20 +455,21 @@ mod tests {
     /// integer overflow, so `cargo test` would catch one.
     mod properties {
         use super::*;
-        use crate::cli::Cli;
-        use clap::Parser;
+        use crate::cli::{parse_from, Parsed};
         use proptest::prelude::*;
 
         fn config(args: &[String]) -> Result<Config, ConfigError> {
-            let mut argv = vec!["curtain".to_string()];
-            argv.extend(args.iter().cloned());
-            argv.extend(["--".to_string(), "app".to_string()]);
-            let cli = Cli::try_parse_from(&argv).map_err(|e| ConfigError {
-                origin: "clap".into(),
-                value: e.to_string(),
-                expected: "",
-            })?;
-            Config::from_cli(cli, &crate::cli::Sources::none(), false)
+            let mut argv = vec![OsString::from("curtain")];
+            argv.extend(args.iter().map(OsString::from));
+            argv.extend(["--".into(), "app".into()]);
+            match parse_from(&argv, &|_| None) {
+                Ok(Parsed::Run(cli)) => Config::from_cli(*cli, false),
+                other => Err(ConfigError {
+                    origin: "the parser".into(),
+                    value: format!("{other:?}"),
+                    expected: "",
+                }),
+            }
         }
 
         proptest! {
@@ -465,7 +514,8 @@ mod tests {
                 flag in prop::sample::select(vec![
                     "--grace-period", "--stop-signal", "--pre-stop", "--pre-stop-sleep",
                     "--map-signal", "--signal-scope", "--remap-exit", "--log-format",
-                    "--log-level", "--termination-log",
+                    "--log-level", "--termination-log", "--pre-stop-http",
+                    "--parent-death-signal", "-e", "-r", "-p",
                 ]),
                 value in "([A-Za-z0-9:+,'\" -]|\\PC){0,40}",
             ) {
@@ -474,7 +524,7 @@ mod tests {
                     prop_assert!(e.to_string().len() < 400 + e.origin.len());
                 } else if flag == "--pre-stop" {
                     let cfg = config(&[flag.to_string(), value]).expect("accepted once");
-                    prop_assert!(!cfg.pre_stop[0].program().is_empty());
+                    prop_assert!(!cfg.pre_stop[0].label().is_empty());
                 }
             }
 

@@ -67,7 +67,19 @@ impl<'a> Value<'a> {
     }
 }
 
-/// How a pre-stop command went.
+/// What a `--pre-stop-http` step heard back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpAnswer {
+    /// The step is a command.
+    NotHttp,
+    /// A request that has not answered (not started, or killed waiting).
+    NoAnswer,
+    Status(u16),
+    /// No answer: refused, reset, not HTTP.
+    Failed(String),
+}
+
+/// How a pre-stop step went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PreStopResult {
     /// Not started: the stop window was reached before its turn.
@@ -76,6 +88,7 @@ pub enum PreStopResult {
     SpawnFailed(String),
     /// It ran and was reaped; `timed_out`: curtain killed it at the window.
     Ended {
+        pid: i32,
         end: ChildEnd,
         duration_ms: u64,
         timed_out: bool,
@@ -158,6 +171,11 @@ pub enum Event<'a> {
         subreaper: bool,
         oom_group: Option<bool>,
     },
+    /// `--parent-death-signal`: curtain's parent died, and its signal came.
+    ParentDied {
+        parent_pid: i32,
+        signal: Signal,
+    },
     Spawned {
         child_pid: i32,
     },
@@ -177,9 +195,12 @@ pub enum Event<'a> {
         sender_comm: Option<String>,
         grace_period_ms: u64,
     },
+    /// A pre-stop step ended (or was skipped). `http` is filled in by the
+    /// supervisor, which reads the request's answer.
     PreStop {
         command: &'a str,
         result: PreStopResult,
+        http: HttpAnswer,
     },
     StopSignalSent {
         signal: Signal,
@@ -265,6 +286,7 @@ impl Event<'_> {
         match self {
             Event::Start { .. } => "start",
             Event::Spawned { .. } => "spawned",
+            Event::ParentDied { .. } => "parent_died",
             Event::Signal { .. } => "signal",
             Event::Shutdown { .. } => "shutdown",
             Event::PreStop { .. } => "pre_stop",
@@ -311,6 +333,7 @@ impl Event<'_> {
             | Event::KillTimeout { .. }
             | Event::TerminationLog { .. }
             | Event::SyscallError { .. }
+            | Event::ParentDied { .. }
             | Event::Warning(_) => Level::Warn,
         }
     }
@@ -342,6 +365,9 @@ impl Event<'_> {
                 format!("curtain {} supervising {command}", env!("CARGO_PKG_VERSION"))
             }
             Event::Spawned { .. } => "app started".into(),
+            Event::ParentDied { parent_pid, signal } => format!(
+                "curtain's parent (pid {parent_pid}) died: acting on {signal}, as --parent-death-signal asks"
+            ),
             Event::Signal {
                 signal,
                 forwarded_as: Some(to),
@@ -375,20 +401,40 @@ impl Event<'_> {
                 };
                 format!("shutdown requested by {signal} from {from}")
             }
-            Event::PreStop { command, result } => match result {
-                PreStopResult::Skipped => {
-                    format!("pre-stop command {command} skipped: no time left before the stop signal")
+            Event::PreStop {
+                command,
+                result,
+                http,
+            } => {
+                let what = if *http == HttpAnswer::NotHttp {
+                    "pre-stop command"
+                } else {
+                    "pre-stop request"
+                };
+                match (result, http) {
+                    (PreStopResult::Skipped, _) => {
+                        format!("{what} {command} skipped: no time left before the stop signal")
+                    }
+                    (PreStopResult::SpawnFailed(e), _) => format!("{what} {command} could not be started: {e}"),
+                    (PreStopResult::Ended { duration_ms, .. }, HttpAnswer::Status(code))
+                        if self.level() == Level::Info =>
+                    {
+                        format!("{what} {command} answered {code} in {duration_ms}ms")
+                    }
+                    (PreStopResult::Ended { duration_ms, .. }, _) if self.level() == Level::Info => {
+                        format!("{what} {command} done in {duration_ms}ms")
+                    }
+                    (PreStopResult::Ended { duration_ms, .. }, HttpAnswer::Status(code)) => {
+                        format!("{what} {command} failed after {duration_ms}ms: HTTP {code}")
+                    }
+                    (PreStopResult::Ended { duration_ms, .. }, HttpAnswer::Failed(e)) => {
+                        format!("{what} {command} failed after {duration_ms}ms: {e}")
+                    }
+                    (PreStopResult::Ended { duration_ms, .. }, _) => {
+                        format!("{what} {command} failed after {duration_ms}ms")
+                    }
                 }
-                PreStopResult::SpawnFailed(e) => {
-                    format!("pre-stop command {command} could not be started: {e}")
-                }
-                PreStopResult::Ended { duration_ms, .. } if self.level() == Level::Info => {
-                    format!("pre-stop command {command} done in {duration_ms}ms")
-                }
-                PreStopResult::Ended { duration_ms, .. } => {
-                    format!("pre-stop command {command} failed after {duration_ms}ms")
-                }
-            },
+            }
             Event::StopSignalSent { signal, scope, .. } => {
                 format!("sent {signal} to the app ({})", scope.as_str())
             }
@@ -452,6 +498,10 @@ impl Event<'_> {
                 put("oom_group", oom_group.map_or(Value::Null, Value::Bool));
             }
             Event::Spawned { child_pid } => put("child_pid", Value::num(*child_pid)),
+            Event::ParentDied { parent_pid, signal } => {
+                put("parent_pid", Value::num(*parent_pid));
+                put("signal", Value::signal(*signal));
+            }
             Event::Signal {
                 signal,
                 forwarded_as,
@@ -475,7 +525,11 @@ impl Event<'_> {
                 put("sender_comm", Value::opt_str(sender_comm.as_deref()));
                 put("grace_period_ms", Value::num(*grace_period_ms));
             }
-            Event::PreStop { command, result } => {
+            Event::PreStop {
+                command,
+                result,
+                http,
+            } => {
                 let (exit_code, duration_ms, timed_out, error) = match result {
                     PreStopResult::Skipped => (
                         None,
@@ -496,6 +550,20 @@ impl Event<'_> {
                     ),
                     PreStopResult::Ended { end, duration_ms, .. } => match end {
                         ChildEnd::Exited(0) => (Some(0), *duration_ms, false, None),
+                        ChildEnd::Exited(code)
+                            if matches!(http, HttpAnswer::Status(_) | HttpAnswer::Failed(_)) =>
+                        {
+                            (
+                                Some(*code),
+                                *duration_ms,
+                                false,
+                                Some(match http {
+                                    HttpAnswer::Status(status) => Cow::Owned(format!("HTTP {status}")),
+                                    HttpAnswer::Failed(e) => Cow::Borrowed(e.as_str()),
+                                    _ => Cow::Borrowed(""),
+                                }),
+                            )
+                        }
                         ChildEnd::Exited(code) => (
                             Some(*code),
                             *duration_ms,
@@ -512,6 +580,11 @@ impl Event<'_> {
                 put("duration_ms", Value::num(duration_ms));
                 put("timed_out", Value::Bool(timed_out));
                 put("error", error.map_or(Value::Null, Value::Str));
+                let status = match http {
+                    HttpAnswer::Status(code) => Some(*code),
+                    _ => None,
+                };
+                put("http_status", Value::opt_num(status));
             }
             Event::StopSignalSent {
                 signal,
@@ -638,6 +711,10 @@ pub mod tests {
                 oom_group: None,
             },
             Event::Spawned { child_pid: 2 },
+            Event::ParentDied {
+                parent_pid: 7,
+                signal: Signal::TERM,
+            },
             Event::Signal {
                 signal: Signal(libc::SIGHUP),
                 forwarded_as: Some(Signal(libc::SIGHUP)),
@@ -653,10 +730,12 @@ pub mod tests {
             Event::PreStop {
                 command: "drain",
                 result: PreStopResult::Ended {
+                    pid: 9,
                     end: ChildEnd::Exited(0),
                     duration_ms: 10,
                     timed_out: false,
                 },
+                http: HttpAnswer::NotHttp,
             },
             Event::StopSignalSent {
                 signal: Signal::TERM,
@@ -733,6 +812,7 @@ pub mod tests {
         match e {
             Event::Start { .. }
             | Event::Spawned { .. }
+            | Event::ParentDied { .. }
             | Event::Signal { .. }
             | Event::Shutdown { .. }
             | Event::PreStop { .. }
@@ -823,11 +903,13 @@ pub mod tests {
             PreStopResult::Skipped,
             PreStopResult::SpawnFailed("No such file or directory".into()),
             PreStopResult::Ended {
+                pid: 9,
                 end: ChildEnd::Exited(3),
                 duration_ms: 5,
                 timed_out: false,
             },
             PreStopResult::Ended {
+                pid: 9,
                 end: ChildEnd::Signaled {
                     signal: Signal::KILL,
                     core_dumped: false,
@@ -836,16 +918,32 @@ pub mod tests {
                 timed_out: true,
             },
         ];
+        let answers = [
+            HttpAnswer::NotHttp,
+            HttpAnswer::NoAnswer,
+            HttpAnswer::Status(503),
+            HttpAnswer::Failed("Connection refused (os error 111)".into()),
+        ];
         for result in shapes {
-            let e = Event::PreStop {
-                command: "drain",
-                result,
-            };
-            assert_eq!(
-                field_names(&e),
-                ["command", "exit_code", "duration_ms", "timed_out", "error"]
-            );
-            assert_eq!(e.level(), Level::Warn, "{e:?}");
+            for http in answers.clone() {
+                let e = Event::PreStop {
+                    command: "drain",
+                    result: result.clone(),
+                    http,
+                };
+                assert_eq!(
+                    field_names(&e),
+                    [
+                        "command",
+                        "exit_code",
+                        "duration_ms",
+                        "timed_out",
+                        "error",
+                        "http_status"
+                    ]
+                );
+                assert_eq!(e.level(), Level::Warn, "{e:?}");
+            }
         }
         let names: Vec<_> = samples().iter().map(Event::name).collect();
         let mut unique = names.clone();

@@ -11,12 +11,13 @@
 // A dependency nothing uses is size and start-up cost for nothing.
 #![warn(unused_crate_dependencies)]
 
-mod args; // the clap definition of every option (shared with tools/dist)
+mod args; // every option as data: spellings, variable, help (shared with tools/dist)
 mod cgroup; // the memory cgroup's OOM-kill counter (exit reason oom_killed)
-mod cli; // the raw command line (clap), every option with its CURTAIN_* variable
+mod cli; // the raw command line and CURTAIN_* variables; --help; usage errors
 mod config; // validated configuration; every bad input is rejected here
 mod events; // every log event, typed: name, level, fields, message
 mod exit_reason; // why the app stopped, and curtain's exit code (pure)
+mod http; // --pre-stop-http: URL, request and status line (pure), and the request itself
 mod logging; // JSON/text rendering of events; writes that never block PID 1
 mod reaper; // wait4 until none are left; how a child ended; curtain's children
 mod report; // the final exit event and the Kubernetes termination message
@@ -31,9 +32,6 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::exit_reason::Outcome;
 
-/// Exit code for bad command-line or environment input.
-const USAGE_ERROR: i32 = 2;
-
 #[cfg(not(test))]
 #[no_mangle]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
@@ -42,18 +40,16 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
     // (they wait, pending, for the event loop).
     let signals = signals::SignalSetup::install();
 
-    let (cli, sources) = cli::parse();
+    let cli = cli::parse();
     let runtime_init = std::env::args_os()
         .next()
         .is_some_and(|a| config::runtime_init(&a));
-    let config = match Config::from_cli(cli, &sources, runtime_init) {
+    let config = match Config::from_cli(cli, runtime_init) {
         Ok(config) => config,
-        Err(e) => {
-            let msg = format!("curtain: error: {e}\n\nFor more information, try '--help'.\n");
-            // Best effort: stderr may be closed, and then there is no one to tell.
-            let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
-            sys::exit(USAGE_ERROR);
-        }
+        Err(e) => cli::usage_error(&cli::UsageError {
+            message: e.to_string(),
+            tip: None,
+        }),
     };
     logging::init(config.log_format, config.log_level);
 

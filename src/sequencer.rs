@@ -20,8 +20,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::config::{PreStopCommand, Scope};
-use crate::events::{Event, PreStopResult, Warning};
+use crate::config::{PreStopStep, Scope};
+use crate::events::{Event, HttpAnswer, PreStopResult, Warning};
 use crate::exit_reason::Outcome;
 use crate::reaper::ChildEnd;
 use crate::report::{ShutdownSummary, Summary};
@@ -88,7 +88,7 @@ pub struct Plan<'a> {
     pub grace: Duration,
     pub stop_signal: Option<Signal>,
     pub scope: Scope,
-    pub pre_stop: &'a [PreStopCommand],
+    pub pre_stop: &'a [PreStopStep],
     pub pre_stop_sleep: Duration,
     /// `--map-signal` rules, for repeats during a shutdown.
     pub map: &'a [(Signal, Signal)],
@@ -466,7 +466,7 @@ impl<'a> Sequencer<'a> {
                 ..
             } => format!(
                 "pre-stop command {}",
-                self.plan.pre_stop.get(index).map_or("", PreStopCommand::program)
+                self.plan.pre_stop.get(index).map_or("", PreStopStep::label)
             ),
             Stage::Sleep { .. } => "the end of the pre-stop sleep".into(),
             Stage::Stopping { .. } => match self.request {
@@ -523,7 +523,16 @@ impl<'a> Sequencer<'a> {
 
     fn on_shutdown(&mut self, trigger: Signal, sender: Sender, now: Instant) {
         let budget = Budget::new(now, self.plan.grace);
-        let stop_signal = self.plan.stop_signal.unwrap_or(trigger);
+        // Without --stop-signal the app gets the signal that started the
+        // shutdown, as a --map-signal rule for it rewrites it (dumb-init's
+        // `-r 15:3`). No rule can drop it: config refuses those.
+        let stop_signal = self
+            .plan
+            .stop_signal
+            .unwrap_or(match forward_as(trigger, self.plan.map) {
+                SignalAction::Forward(to) => to,
+                _ => trigger,
+            });
         self.request = Some(Request {
             trigger,
             sender,
@@ -547,8 +556,9 @@ impl<'a> Sequencer<'a> {
                 self.emit(shutdown);
                 for cmd in self.plan.pre_stop {
                     self.actions.push_back(Action::Emit(Event::PreStop {
-                        command: cmd.program(),
+                        command: cmd.label(),
                         result: PreStopResult::Skipped,
+                        http: answer_of(Some(cmd)),
                     }));
                 }
                 self.escalate(now, now);
@@ -605,8 +615,9 @@ impl<'a> Sequencer<'a> {
         if now >= until {
             for cmd in &self.plan.pre_stop[index..] {
                 self.actions.push_back(Action::Emit(Event::PreStop {
-                    command: cmd.program(),
+                    command: cmd.label(),
                     result: PreStopResult::Skipped,
+                    http: answer_of(Some(cmd)),
                 }));
             }
             return self.begin_sleep(now);
@@ -658,8 +669,12 @@ impl<'a> Sequencer<'a> {
     }
 
     fn emit_pre_stop(&mut self, index: usize, result: PreStopResult) {
-        let command = self.plan.pre_stop.get(index).map_or("", PreStopCommand::program);
-        self.emit(Event::PreStop { command, result });
+        let step = self.plan.pre_stop.get(index);
+        self.emit(Event::PreStop {
+            command: step.map_or("", PreStopStep::label),
+            result,
+            http: answer_of(step),
+        });
     }
 
     fn begin_sleep(&mut self, now: Instant) {
@@ -785,6 +800,7 @@ impl<'a> Sequencer<'a> {
             self.emit_pre_stop(
                 run.index,
                 PreStopResult::Ended {
+                    pid,
                     end,
                     duration_ms: millis(run.started, now),
                     timed_out: run.timed_out,
@@ -887,6 +903,15 @@ impl<'a> Sequencer<'a> {
 /// Every timing rule of the sequence, with a fake clock: each step gives the
 /// input, the millisecond (from the app's start) it happens at, and the
 /// actions it must produce, written short (`show`).
+/// What a pre-stop event says of HTTP before the supervisor reads the
+/// answer: nothing for a command, no answer yet for a request.
+fn answer_of(step: Option<&PreStopStep>) -> HttpAnswer {
+    match step {
+        Some(PreStopStep::Http(_)) => HttpAnswer::NoAnswer,
+        _ => HttpAnswer::NotHttp,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -900,15 +925,15 @@ mod tests {
         Signal(n)
     }
 
-    fn commands(n: usize) -> Vec<PreStopCommand> {
+    fn commands(n: usize) -> Vec<PreStopStep> {
         (0..n)
-            .map(|i| PreStopCommand {
+            .map(|i| PreStopStep::Command {
                 argv: vec![format!("drain{i}"), "--secret".into()],
             })
             .collect()
     }
 
-    fn plan<'a>(grace_ms: u64, pre_stop: &'a [PreStopCommand], sleep_ms: u64) -> Plan<'a> {
+    fn plan<'a>(grace_ms: u64, pre_stop: &'a [PreStopStep], sleep_ms: u64) -> Plan<'a> {
         Plan {
             grace: Duration::from_millis(grace_ms),
             stop_signal: None,
@@ -1047,13 +1072,14 @@ mod tests {
                     killed_pids,
                     ..
                 } => format!("emit grace_timeout +{elapsed_ms}ms {killed_pids:?}"),
-                Event::PreStop { command, result } => match result {
+                Event::PreStop { command, result, .. } => match result {
                     PreStopResult::Skipped => format!("emit pre_stop {command} skipped"),
                     PreStopResult::SpawnFailed(_) => format!("emit pre_stop {command} not started"),
                     PreStopResult::Ended {
                         end,
                         duration_ms,
                         timed_out,
+                        ..
                     } => format!(
                         "emit pre_stop {command} {end} after {duration_ms}ms{}",
                         if *timed_out { ", timed out" } else { "" }
@@ -1310,7 +1336,10 @@ mod tests {
 
     #[test]
     fn a_repeat_is_passed_on_and_never_restarts_the_sequence() {
-        let map = [(TERM, sig(libc::SIGUSR1)), (Signal(libc::SIGINT), Signal(0))];
+        let map = [
+            (TERM, sig(libc::SIGUSR1)),
+            (Signal(libc::SIGINT), sig(libc::SIGHUP)),
+        ];
         let mut p = plan(10_000, &[], 3_000);
         p.map = &map;
         let mut h = Harness::new(p);
@@ -1324,11 +1353,18 @@ mod tests {
             signal: Signal(libc::SIGINT),
             sender: FROM_OUTSIDE,
         };
-        assert_eq!(h.step(1_100, int), ["emit signal SIGINT -> dropped (repeat)"]);
+        assert_eq!(
+            h.step(1_100, int),
+            ["app SIGHUP app+group", "emit signal SIGINT -> SIGHUP (repeat)"]
+        );
         assert_eq!(h.wake_ms(), Some(3_000), "the sleep was not restarted");
-        h.tick(3_000);
-        // The app is gone, its leftovers are not: they get the repeat.
-        assert_eq!(h.reap(3_100, &[(APP, exited(0))], true), ["leftovers SIGTERM"]);
+        // The stop signal is the trigger as the map rewrites it.
+        assert_eq!(
+            h.tick(3_000),
+            ["app SIGUSR1 app+group", "emit stop_signal_sent SIGUSR1 +3000ms"]
+        );
+        // The app is gone, its leftovers are not: they get the stop signal.
+        assert_eq!(h.reap(3_100, &[(APP, exited(0))], true), ["leftovers SIGUSR1"]);
         assert_eq!(
             h.term(3_200),
             ["leftovers SIGUSR1", "emit signal SIGTERM -> SIGUSR1 (repeat)"]

@@ -1,4 +1,4 @@
-//! Starting the app and the pre-stop commands.
+//! Starting the app and the pre-stop steps.
 //!
 //! Both go through `sys::spawn` (posix_spawnp) into a process group of their
 //! own, with the signal mask curtain was started with and the dispositions it
@@ -13,6 +13,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
 use crate::exit_reason::{ExecFailure, Outcome};
+use crate::http::{self, HttpRequest};
 use crate::signals::SignalSetup;
 use crate::sys::{self, SpawnRequest, Stdin};
 
@@ -61,6 +62,30 @@ pub fn spawn_pre_stop(argv: &[String], setup: &SignalSetup, cwd: Option<&CString
         cwd: cwd.map(CString::as_c_str),
     };
     sys::spawn(&req)
+}
+
+/// Start a `--pre-stop-http` request in a forked copy of curtain (see
+/// `http`): returns its pid and the read end of the pipe its result comes
+/// through. The copy keeps curtain's blocked signal mask, so only the
+/// SIGKILL at the stop window's end stops it early.
+pub fn spawn_http(request: &HttpRequest) -> io::Result<(i32, i32)> {
+    let (read, write) = sys::pipe()?;
+    let pid = match sys::fork() {
+        Ok(pid) => pid,
+        Err(e) => {
+            sys::close(read);
+            sys::close(write);
+            return Err(e);
+        }
+    };
+    if pid == 0 {
+        let result = request.request();
+        // The result fits the pipe's buffer many times: one write.
+        let _ = sys::write(write, &http::encode_result(&result));
+        sys::exit(http::exit_code(&result));
+    }
+    sys::close(write);
+    Ok((pid, read))
 }
 
 /// Turn a spawn error into an outcome: not found (127), cannot be executed

@@ -11,14 +11,15 @@
 //! the loop goes on, because a PID 1 that dies takes the container with it and
 //! explains nothing (catatonit's rule).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::time::{Duration, Instant};
 
 use crate::cgroup::OomWatch;
-use crate::config::Config;
-use crate::events::{Event, LastWordCause, Warning};
+use crate::config::{Config, PreStopStep};
+use crate::events::{Event, HttpAnswer, LastWordCause, PreStopResult, Warning};
 use crate::exit_reason::Outcome;
+use crate::http;
 use crate::logging;
 use crate::reaper;
 use crate::report::{self, Summary};
@@ -51,6 +52,10 @@ struct Supervisor<'a> {
     killed: HashSet<i32>,
     /// A subreaper that cannot read `/proc` cannot find its leftovers.
     leftovers_unreachable: bool,
+    /// Running `--pre-stop-http` steps: pid to the pipe their answer comes by.
+    http_answers: HashMap<i32, i32>,
+    /// `--parent-death-signal` and the parent it watches (not as PID 1).
+    parent_death: Option<(Signal, i32)>,
     exiting: bool,
 }
 
@@ -65,6 +70,16 @@ pub fn run(cfg: &Config, setup: &SignalSetup, started: Instant) -> i32 {
             return finish_early(cfg, started, outcome);
         }
     }
+    let parent_death = match cfg.parent_death_signal {
+        Some(sig) => match watch_parent(sig, own_pid) {
+            Ok(parent) => Some((sig, parent)),
+            Err(e) => {
+                let outcome = Outcome::SetupFailed(format!("PR_SET_PDEATHSIG: {e}"));
+                return finish_early(cfg, started, outcome);
+            }
+        },
+        None => None,
+    };
     let pre_stop_cwd = if cfg.pre_stop.is_empty() {
         None
     } else {
@@ -108,6 +123,8 @@ pub fn run(cfg: &Config, setup: &SignalSetup, started: Instant) -> i32 {
         pre_stop_cwd,
         killed: HashSet::new(),
         leftovers_unreachable: false,
+        http_answers: HashMap::new(),
+        parent_death,
         exiting: false,
     };
     sup.event_loop();
@@ -115,6 +132,20 @@ pub fn run(cfg: &Config, setup: &SignalSetup, started: Instant) -> i32 {
     let mut summary = sup.seq.summary();
     summary.leftovers_remain |= sup.leftovers_unreachable;
     report::finish(cfg, started, &sup.oom, pid1, &summary)
+}
+
+/// Ask for `sig` when the parent dies, then look whether it is already
+/// gone: a parent that died before the `prctl` sends nothing, so curtain
+/// sends the signal to itself (it waits, blocked, for the event loop).
+/// Returns the parent's pid (0 as PID 1: the parent is outside the
+/// namespace, and its death cannot be told from a signal sent from there).
+fn watch_parent(sig: Signal, own_pid: i32) -> std::io::Result<i32> {
+    let parent = sys::parent_pid();
+    sys::set_parent_death_signal(sig.0)?;
+    if parent != 0 && sys::parent_pid() != parent {
+        sys::kill(own_pid, sig.0)?;
+    }
+    Ok(parent)
 }
 
 /// curtain could not start the app: log `start` and the `exit` event for
@@ -170,6 +201,17 @@ impl Supervisor<'_> {
                         pid: info.pid,
                         uid: info.uid,
                     };
+                    if let Some((expected, parent)) = self.parent_death {
+                        // Re-parented: the parent died, and this is its signal.
+                        if signal == expected && parent != 0 && sys::parent_pid() != parent {
+                            self.parent_death = None;
+                            self.settle();
+                            logging::emit(&Event::ParentDied {
+                                parent_pid: parent,
+                                signal,
+                            });
+                        }
+                    }
                     match signals::classify(&info, &ctx) {
                         SignalAction::Reap => self.reap(),
                         SignalAction::Shutdown => {
@@ -276,9 +318,17 @@ impl Supervisor<'_> {
                     // duration counts from before the spawn.
                     let started = Instant::now();
                     let result = match self.cfg.pre_stop.get(index) {
-                        Some(cmd) => spawn::spawn_pre_stop(&cmd.argv, self.setup, self.pre_stop_cwd.as_ref())
+                        Some(PreStopStep::Command { argv }) => {
+                            spawn::spawn_pre_stop(argv, self.setup, self.pre_stop_cwd.as_ref())
+                                .map_err(|e| e.to_string())
+                        }
+                        Some(PreStopStep::Http(request)) => spawn::spawn_http(request)
+                            .map(|(pid, answer)| {
+                                self.http_answers.insert(pid, answer);
+                                pid
+                            })
                             .map_err(|e| e.to_string()),
-                        None => Err("no such pre-stop command".into()),
+                        None => Err("no such pre-stop step".into()),
                     };
                     self.seq.handle(Input::PreStopStarted { index, result }, started);
                 }
@@ -289,6 +339,7 @@ impl Supervisor<'_> {
                 Action::SignalApp { signal, reach } => self.signal_app(signal, reach),
                 Action::SignalLeftovers { signal } => self.signal_leftovers(signal),
                 Action::Emit(mut event) => {
+                    self.read_http_answer(&mut event);
                     if logging::enabled(event.level()) {
                         complete(&mut event, self.app_pid);
                         logging::emit(&event);
@@ -308,6 +359,30 @@ impl Supervisor<'_> {
                 Action::Exit => self.exiting = true,
             }
         }
+    }
+
+    /// A reaped `--pre-stop-http` step: its answer is in its pipe (written
+    /// before it exited), or there is none (killed while it waited).
+    fn read_http_answer(&mut self, event: &mut Event) {
+        let Event::PreStop {
+            result: PreStopResult::Ended { pid, .. },
+            http,
+            ..
+        } = event
+        else {
+            return;
+        };
+        let Some(fd) = self.http_answers.remove(pid) else {
+            return;
+        };
+        let mut buf = [0u8; 512];
+        let n = sys::read(fd, &mut buf).unwrap_or(0);
+        sys::close(fd);
+        *http = match http::decode_result(&buf[..n]) {
+            Some(Ok(code)) => HttpAnswer::Status(code),
+            Some(Err(e)) => HttpAnswer::Failed(e),
+            None => HttpAnswer::NoAnswer,
+        };
     }
 
     /// Send `sig` to the app. The sequencer asks only while the app is not

@@ -195,6 +195,51 @@ pub fn set_child_subreaper() -> io::Result<()> {
     check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(drop)
 }
 
+/// Ask the kernel for `signo` when the parent (the thread that started
+/// curtain) dies. Cleared in every child curtain forks or spawns.
+pub fn set_parent_death_signal(signo: i32) -> io::Result<()> {
+    // SAFETY: PR_SET_PDEATHSIG takes one integer argument (a signal number).
+    check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, signo as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+/// The parent's pid: 0 for a PID 1, whose parent is outside its namespace.
+pub fn parent_pid() -> i32 {
+    // SAFETY: plain syscall that cannot fail.
+    unsafe { libc::getppid() }
+}
+
+/// `fork()`: `Ok(0)` in the child, the child's pid in the parent. curtain
+/// is single-threaded, so the child may run any code (allocate, connect).
+pub fn fork() -> io::Result<i32> {
+    // SAFETY: no other thread exists whose locks the child could inherit held.
+    check(unsafe { libc::fork() })
+}
+
+/// A pipe `(read, write)`, both ends close-on-exec and non-blocking.
+pub fn pipe() -> io::Result<(i32, i32)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: fds has room for the two descriptors pipe2 writes.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
+    Ok((fds[0], fds[1]))
+}
+
+/// One `read(2)`.
+pub fn read(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is valid for writes of buf.len() bytes.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Close a descriptor curtain opened; nothing can be done about an error.
+pub fn close(fd: i32) {
+    // SAFETY: fd is one of curtain's own, closed once.
+    unsafe { libc::close(fd) };
+}
+
 /// Close every descriptor from 3 up. Used once the app has its copies of the
 /// inherited ones, so curtain holds nothing open that the app might need
 /// closed (a socket, a pipe's write end).
@@ -456,6 +501,19 @@ pub fn wait_writable(fd: i32, timeout_ms: i32) -> bool {
         libc::FD_SET(fd, &mut set);
         libc::select(fd + 1, ptr::null_mut(), &mut set, ptr::null_mut(), &mut tv) > 0
     }
+}
+
+/// The terminal's width in columns when stdout is one (for `--help`).
+pub fn terminal_width() -> Option<usize> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize into `size`.
+    let ok = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(usize::from(size.ws_col))
 }
 
 /// Whether stdout is a terminal (for `--log-format auto`).
