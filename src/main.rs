@@ -36,6 +36,10 @@ use crate::exit_reason::Outcome;
 #[no_mangle]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     let started = Instant::now();
+    // Who started curtain, read before anything else: the sooner, the
+    // narrower the window in which a dying parent goes unseen
+    // (--parent-death-signal).
+    let parent = sys::parent_pid();
     // First thing: block every signal, so none sent during start-up is lost
     // (they wait, pending, for the event loop).
     let signals = signals::SignalSetup::install();
@@ -54,7 +58,7 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
     logging::init(config.log_format, config.log_level);
 
     let code = match signals {
-        Ok(setup) => supervisor::run(&config, &setup, started),
+        Ok(setup) => supervisor::run(&config, &setup, started, parent),
         Err(e) => {
             let outcome = Outcome::SetupFailed(format!("cannot block signals: {e}"));
             supervisor::finish_early(&config, started, outcome)

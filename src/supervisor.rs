@@ -60,7 +60,8 @@ struct Supervisor<'a> {
 }
 
 /// Set up, start the app, supervise it to the end; returns the exit code.
-pub fn run(cfg: &Config, setup: &SignalSetup, started: Instant) -> i32 {
+/// `parent`: curtain's parent when it started.
+pub fn run(cfg: &Config, setup: &SignalSetup, started: Instant, parent: i32) -> i32 {
     let own_pid = std::process::id() as i32;
     let pid1 = own_pid == 1;
     // Not PID 1: become a subreaper, so the app's orphans still come to us.
@@ -71,7 +72,7 @@ pub fn run(cfg: &Config, setup: &SignalSetup, started: Instant) -> i32 {
         }
     }
     let parent_death = match cfg.parent_death_signal {
-        Some(sig) => match watch_parent(sig, own_pid) {
+        Some(sig) => match watch_parent(sig, own_pid, parent) {
             Ok(parent) => Some((sig, parent)),
             Err(e) => {
                 let outcome = Outcome::SetupFailed(format!("PR_SET_PDEATHSIG: {e}"));
@@ -135,12 +136,14 @@ pub fn run(cfg: &Config, setup: &SignalSetup, started: Instant) -> i32 {
 }
 
 /// Ask for `sig` when the parent dies, then look whether it is already
-/// gone: a parent that died before the `prctl` sends nothing, so curtain
-/// sends the signal to itself (it waits, blocked, for the event loop).
-/// Returns the parent's pid (0 as PID 1: the parent is outside the
-/// namespace, and its death cannot be told from a signal sent from there).
-fn watch_parent(sig: Signal, own_pid: i32) -> std::io::Result<i32> {
-    let parent = sys::parent_pid();
+/// gone: a parent that died between curtain's start and the `prctl` sends
+/// nothing, so curtain sends the signal to itself (it waits, blocked, for
+/// the event loop). Returns the parent's pid (0 as PID 1: the parent is
+/// outside the namespace, and its death cannot be told from a signal sent
+/// from there). A parent gone before curtain ran at all cannot be seen; a
+/// parent that must be sure sets PR_SET_PDEATHSIG itself between fork and
+/// exec (it survives the exec).
+fn watch_parent(sig: Signal, own_pid: i32, parent: i32) -> std::io::Result<i32> {
     sys::set_parent_death_signal(sig.0)?;
     if parent != 0 && sys::parent_pid() != parent {
         sys::kill(own_pid, sig.0)?;

@@ -71,6 +71,34 @@ fn bad_flags_exit_2_naming_the_value() {
             &["echo 'unbalanced", "--pre-stop"],
         ),
         (&["--pre-stop", "  ", "--"], &["--pre-stop"]),
+        (
+            &["--grace", "5s", "--"],
+            &["'--grace'", "did you mean '--grace-period'?"],
+        ),
+        (
+            &["-grace-period", "5s", "--"],
+            &["did you mean '--grace-period'?"],
+        ),
+        (&["--log_level", "debug", "--"], &["did you mean '--log-level'?"]),
+        (&["-x", "--"], &["'-x'", "put '--' before it"]),
+        (&["-g", "--signal-scope", "child", "--"], &["given twice"]),
+        (
+            &["--pre-stop-http", "https://127.0.0.1/", "--"],
+            &["'https://127.0.0.1/'", "--pre-stop-http"],
+        ),
+        (&["--pre-stop-http", "http://example.com/", "--"], &["IP address"]),
+        (
+            &["--pre-stop-http", "get http://127.0.0.1/", "--"],
+            &["--pre-stop-http"],
+        ),
+        (&["-p", "KILL", "--"], &["'KILL'", "-p"]),
+        (
+            &["--parent-death-signal", "NOPE", "--"],
+            &["'NOPE'", "--parent-death-signal"],
+        ),
+        (&["-e", "256", "--"], &["'256'", "-e"]),
+        (&["-r", "15:0", "--"], &["'15:0'", "-r", "cannot be dropped"]),
+        (&["--map-signal", "INT:0", "--"], &["cannot be dropped"]),
     ];
     for (args, named) in cases {
         reject(args, &[], named);
@@ -90,6 +118,8 @@ fn bad_environment_exits_2_naming_the_variable() {
         ("CURTAIN_LOG_FORMAT", "yaml"),
         ("CURTAIN_LOG_LEVEL", "verbose"),
         ("CURTAIN_PRE_STOP", "a 'b"),
+        ("CURTAIN_PRE_STOP_HTTP", "ftp://127.0.0.1/"),
+        ("CURTAIN_PARENT_DEATH_SIGNAL", "STOP"),
     ];
     for (var, value) in cases {
         let shown = if *var == "CURTAIN_MAP_SIGNAL" {

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod anchors; // tini's and dumb-init's flags, parent death, HTTP pre-stop steps, --help
 mod cli_usage; // bad input: exit 2, the value named, the app never started
 mod exit_reasons; // oom_killed, killed, termination message, static binary in an empty root
 mod exit_status; // the app's exit code, 128+N, 126/127 and their exit events
