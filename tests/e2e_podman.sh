@@ -31,11 +31,12 @@ work=$(mktemp -d /tmp/curtain-podman.XXXXXX)
 tag="localhost/curtain-e2e:$$"
 curtain_tag="localhost/curtain-e2e-curtain:$$"
 apptag="localhost/curtain-e2e-app:$$"
+tinitag="localhost/curtain-e2e-tini:$$"
 prefix="curtain-e2e-$$"
 containers=()
 cleanup() {
     for c in "${containers[@]}"; do podman rm -f "$c" >/dev/null 2>&1; done
-    podman rmi -f "$tag" "$apptag" "$curtain_tag" >/dev/null 2>&1
+    podman rmi -f "$tag" "$apptag" "$curtain_tag" "$tinitag" >/dev/null 2>&1
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -221,6 +222,27 @@ if [ -n "$ready" ]; then
         ok "restricted profile (uid 65532, read-only root, no capabilities): 143, stopped, termination message '$msg'"
     else fail "restricted profile" "exit: $ev" "termination message: $msg"; fi
 else fail "restricted profile: never ready" "$(podman logs "$c" 2>&1 | tail -3)"; fi
+
+# 10. An image made for tini, unchanged but for the binary: curtain installed
+#     as /tini under ENTRYPOINT ["/tini", "-g", "--"].
+mkdir "$work/tini"
+cp "$work/ctx/curtain" "$work/tini/tini"
+cp "$work/ctx/myapp" "$work/tini/myapp"
+printf 'FROM scratch\nCOPY tini myapp /\nENTRYPOINT ["/tini", "-g", "--"]\nCMD ["/myapp", "pause", "/"]\n' > "$work/tini/Dockerfile"
+c=$prefix-tini
+if buildah bud -q -t "$tinitag" "$work/tini" >/dev/null; then
+    containers+=("$c")
+    podman run -d --name "$c" --network=none "$tinitag" >/dev/null
+    if wait_ready "$c"; then
+        version=$(podman exec "$c" /tini --version 2>&1)
+        podman stop -t 10 "$c" >/dev/null 2>&1
+        logs=$(podman logs "$c" 2>/dev/null); ev=$(exit_event "$c"); start=$(grep '"event":"start"' <<<"$logs")
+        if [ "$(state "$c" '{{.State.ExitCode}}')" = 143 ] && [ "$(field reason <<<"$ev")" = stopped ] \
+            && [ "$(field pid <<<"$start")" = 1 ] && [[ "$version" == "curtain version "* ]]; then
+            ok "an image built for tini (ENTRYPOINT [\"/tini\", \"-g\", \"--\"]) runs curtain unchanged: PID 1, 143, stopped"
+        else fail "tini's ENTRYPOINT" "version: $version" "start: $start" "exit: $ev"; fi
+    else fail "tini's ENTRYPOINT: never ready" "$(podman logs "$c" 2>&1 | tail -3)"; fi
+else fail "tini's ENTRYPOINT: buildah bud failed"; fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
