@@ -844,7 +844,12 @@ pub mod tests {
         for line in doc.lines() {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
             // `| `name` | level | fields |` splits into 5 cells.
-            if cells.len() != 5 || !cells[1].starts_with('`') || cells[1].contains(' ') {
+            let levels = ["error", "warn", "info", "debug", "trace"];
+            if cells.len() != 5
+                || !cells[1].starts_with('`')
+                || cells[1].contains(' ')
+                || !levels.iter().any(|l| cells[2].starts_with(l))
+            {
                 continue;
             }
             let mut outside = String::new();
