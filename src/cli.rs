@@ -164,11 +164,15 @@ pub fn parse_from(args: &[OsString], env: &dyn Fn(&str) -> Option<OsString>) -> 
             break;
         }
         let text = word.to_string_lossy();
-        if let Some(long) = text.strip_prefix("--") {
-            let (name, inline) = match long.split_once('=') {
-                Some((name, _)) => (name, Some(OsStr::from_bytes(&bytes[3 + name.len()..]))),
-                None => (long, None),
+        if bytes.starts_with(b"--") {
+            // Split at the first `=` in the bytes: the value keeps its bytes
+            // as given, and the name is matched as text.
+            let (name, inline) = match bytes[2..].iter().position(|&b| b == b'=') {
+                Some(at) => (&bytes[2..2 + at], Some(OsStr::from_bytes(&bytes[3 + at..]))),
+                None => (&bytes[2..], None),
             };
+            let name = String::from_utf8_lossy(name);
+            let name = name.as_ref();
             let opt = OPTIONS
                 .iter()
                 .find(|o| o.long == Some(name) && !name.is_empty())
@@ -751,6 +755,38 @@ mod tests {
         }
         assert!(help(80).contains("Exit status:"));
         assert!(help(80).contains("Examples:"));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// Any bytes as arguments: an answer or an error, never a panic,
+            /// and COMMAND is always the words after the options, unchanged.
+            #[test]
+            fn any_command_line_is_parsed_or_refused(
+                words in proptest::collection::vec(
+                    prop_oneof![
+                        proptest::collection::vec(any::<u8>(), 0..12),
+                        prop::sample::select(vec![
+                            b"--".to_vec(), b"-vvg".to_vec(), b"--grace-period=".to_vec(), b"-p".to_vec(),
+                            b"--pre-stop-http".to_vec(), b"-e".to_vec(), b"--\xff=x".to_vec(), b"-".to_vec(),
+                        ]),
+                    ],
+                    0..6,
+                ),
+            ) {
+                let mut args = vec![OsString::from("curtain")];
+                args.extend(words.iter().map(|w| OsStr::from_bytes(w).to_os_string()));
+                if let Ok(Parsed::Run(cli)) = parse_from(&args, &|_| None) {
+                    prop_assert!(!cli.command.is_empty());
+                    prop_assert!(args.ends_with(&cli.command));
+                }
+            }
+        }
     }
 
     #[test]
