@@ -28,4 +28,24 @@ fn main() {
         println!("cargo:rerun-if-changed={dir}/refs/heads");
     }
     println!("cargo:rerun-if-changed=build.rs");
+    symbol_order();
+}
+
+/// Hot functions first (scripts/build-static.sh): with CURTAIN_SYMBOL_ORDER
+/// naming a file, the binary is linked with that function order and a link
+/// map is written next to it (`<file>.map`, the script's input for the next
+/// order). rust-lld only, the default linker of rustc 1.90 and later; the
+/// script sets the variable only then. The binary is relinked whenever the
+/// file's content changes.
+fn symbol_order() {
+    println!("cargo:rerun-if-env-changed=CURTAIN_SYMBOL_ORDER");
+    let Some(order) = std::env::var_os("CURTAIN_SYMBOL_ORDER").filter(|v| !v.is_empty()) else {
+        return;
+    };
+    let order = order.to_string_lossy();
+    println!("cargo:rerun-if-changed={order}");
+    println!("cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={order}");
+    println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    println!("cargo:rustc-link-arg-bins=-Wl,-Map={order}.map");
+    println!("cargo:rustc-link-arg-bins=-Wl,--no-demangle");
 }
