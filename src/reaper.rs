@@ -75,7 +75,7 @@ pub fn own_children() -> io::Result<Vec<i32>> {
     let mut pids = Vec::new();
     for task in std::fs::read_dir("/proc/self/task")? {
         let path = task?.path().join("children");
-        let text = std::fs::read_to_string(path)?;
+        let text = crate::cgroup::read_small(&path).ok_or_else(|| io::Error::other("unreadable"))?;
         pids.extend(text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
     }
     Ok(pids)

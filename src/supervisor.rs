@@ -11,7 +11,7 @@
 //! the loop goes on, because a PID 1 that dies takes the container with it and
 //! explains nothing (catatonit's rule).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::time::{Duration, Instant};
 
@@ -48,12 +48,14 @@ struct Supervisor<'a> {
     oom: OomWatch,
     /// curtain's working directory at start, for the pre-stop commands.
     pre_stop_cwd: Option<CString>,
-    /// Children SIGKILLed and not yet reaped: each gets SIGKILL once.
-    killed: HashSet<i32>,
+    /// Children SIGKILLed and not yet reaped: each gets SIGKILL once. (B-tree
+    /// collections here: a hash map's random keys cost a `getrandom` at
+    /// start-up and hashbrown's code in the binary.)
+    killed: BTreeSet<i32>,
     /// A subreaper that cannot read `/proc` cannot find its leftovers.
     leftovers_unreachable: bool,
     /// Running `--pre-stop-http` steps: pid to the pipe their answer comes by.
-    http_answers: HashMap<i32, i32>,
+    http_answers: BTreeMap<i32, i32>,
     /// `--parent-death-signal` and the parent it watches (not as PID 1).
     parent_death: Option<(Signal, i32)>,
     exiting: bool,
@@ -122,9 +124,9 @@ pub fn run(cfg: &Config, setup: &SignalSetup, started: Instant, parent: i32) -> 
         settle_at: Some(Instant::now() + SETTLE),
         oom: OomWatch::default(),
         pre_stop_cwd,
-        killed: HashSet::new(),
+        killed: BTreeSet::new(),
         leftovers_unreachable: false,
-        http_answers: HashMap::new(),
+        http_answers: BTreeMap::new(),
         parent_death,
         exiting: false,
     };
