@@ -84,7 +84,7 @@ pub enum HttpAnswer {
 pub enum PreStopResult {
     /// Not started: the stop window was reached before its turn.
     Skipped,
-    /// `posix_spawn` refused it.
+    /// It could not be started (not found, not executable, ...).
     SpawnFailed(String),
     /// It ran and was reaped; `timed_out`: curtain killed it at the window.
     Ended {

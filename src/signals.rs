@@ -162,7 +162,7 @@ pub struct SignalSetup {
     /// The mask curtain was started with: the app gets it back.
     pub original_mask: KernelSigset,
     /// Signals to reset to SIG_DFL in the app: those curtain changed to
-    /// SIG_IGN, and glibc's reserved ones that posix_spawn would ignore.
+    /// SIG_IGN.
     pub reset_in_child: KernelSigset,
     /// Everything curtain waits for (all catchable signals but the faults).
     pub caught: KernelSigset,
@@ -186,14 +186,6 @@ impl SignalSetup {
         for n in [libc::SIGTTIN, libc::SIGTTOU] {
             if sys::ignore_signal(n)? {
                 reset_in_child.add(n);
-            }
-        }
-        // glibc's posix_spawn sets its reserved signals (32, 33) to SIG_IGN
-        // in the child, where they stay after exec. Ask for SIG_DFL instead,
-        // unless curtain itself was started with them ignored.
-        for n in 32..rtmin() {
-            if sys::has_default_disposition(n).unwrap_or(false) {
-                reset_in_child.add_reserved(n);
             }
         }
         Ok(SignalSetup {

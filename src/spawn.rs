@@ -1,6 +1,7 @@
 //! Starting the app and the pre-stop steps.
 //!
-//! Both go through `sys::spawn` (posix_spawnp) into a process group of their
+//! Both go through `sys::spawn` (a vfork-style child, PATH searched as
+//! `execvp` does) into a process group of their
 //! own, with the signal mask curtain was started with and the dispositions it
 //! inherited (SIGTTIN/SIGTTOU put back to default where curtain changed them),
 //! so the child cannot tell curtain is there. curtain opens no descriptor for

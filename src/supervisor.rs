@@ -319,7 +319,7 @@ impl Supervisor<'_> {
         while let Some(action) = self.seq.poll_action() {
             match action {
                 Action::StartPreStop { index } => {
-                    // The command may run before posix_spawn returns: its
+                    // The command may run before the spawn returns: its
                     // duration counts from before the spawn.
                     let started = Instant::now();
                     let result = match self.cfg.pre_stop.get(index) {
