@@ -40,13 +40,20 @@ fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The cgroup mounts (v1 and v2) of `/proc/self/mountinfo`. The others are
+/// skipped before anything is copied: a host's mountinfo has dozens of
+/// lines, and parsing all of them was most of curtain's work after start.
 pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
     text.lines()
         .filter_map(|line| {
             let (left, right) = line.split_once(" - ")?;
-            let left: Vec<&str> = left.split(' ').collect();
             let mut right = right.split(' ');
-            let fs_type = right.next()?.to_string();
+            let fs_type = right.next()?;
+            if fs_type != "cgroup" && fs_type != "cgroup2" {
+                return None;
+            }
+            let fs_type = fs_type.to_string();
+            let left: Vec<&str> = left.split(' ').collect();
             let _source = right.next()?;
             let super_options = right.next().unwrap_or("").to_string();
             Some(Mount {
@@ -307,11 +314,14 @@ mod tests {
 
     #[test]
     fn parses_mountinfo_and_escapes() {
+        // Only the cgroup mounts: not / nor the tmpfs under them.
         let m = parse_mountinfo(HYBRID_MOUNTINFO);
-        assert_eq!(m.len(), 5);
-        assert_eq!(m[2].fs_type, "cgroup2");
-        assert_eq!(m[3].mount_point, PathBuf::from("/sys/fs/cgroup/memory"));
-        assert_eq!(m[3].super_options, "rw,memory");
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[0].fs_type, "cgroup2");
+        assert_eq!(m[0].mount_point, PathBuf::from("/sys/fs/cgroup/unified"));
+        assert_eq!(m[1].mount_point, PathBuf::from("/sys/fs/cgroup/memory"));
+        assert_eq!(m[1].super_options, "rw,memory");
+        assert_eq!(m[2].fs_type, "cgroup");
         let odd = parse_mountinfo("1 2 0:1 /a\\040b /mnt/with\\040space rw - cgroup2 none rw\n");
         assert_eq!(odd[0].root, "/a b");
         assert_eq!(odd[0].mount_point, PathBuf::from("/mnt/with space"));
