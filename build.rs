@@ -48,4 +48,21 @@ fn symbol_order() {
     println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
     println!("cargo:rustc-link-arg-bins=-Wl,-Map={order}.map");
     println!("cargo:rustc-link-arg-bins=-Wl,--no-demangle");
+    // The static binary's jumps to the CPU-specific string functions
+    // (IFUNC, `.iplt`) and the C runtime's `.init` go at the start of the
+    // code, before the hot functions: the linker puts them after all the
+    // code, and the first call through one then maps the last 100 KiB of
+    // the binary.
+    let Some(out) = std::env::var_os("OUT_DIR") else {
+        return;
+    };
+    let script = std::path::Path::new(&out).join("iplt-first.ld");
+    if std::fs::write(
+        &script,
+        "SECTIONS { .iplt : { *(.iplt) } .init : { KEEP(*(SORT_NONE(.init))) } } INSERT BEFORE .text;\n",
+    )
+    .is_ok()
+    {
+        println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
+    }
 }

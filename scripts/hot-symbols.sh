@@ -58,8 +58,17 @@ env -i PATH=/usr/bin:/bin $vg="$work/4.out" "$bin" -- /bin/true >/dev/null 2>&1
             -e 's/^(__[a-z0-9]+(_l|_chk)?)_(sse|ssse|avx|evex|erms|unaligned)[a-z0-9_]*$/\1_*/'
     # What valgrind does not show: the CPU's cache sizes, read at start-up
     # by vendor (valgrind runs one); memset and memmove, which it replaces;
-    # the C runtime's constructor and destructor.
-    printf '%s\n' '__memset_*' '__memmove_*' '__strcmp_*' frame_dummy __do_global_dtors_aux 'handle_amd*' 'handle_intel*' 'handle_zhaoxin*' 'intel_check_word*' 'get_common_cache_info*'
+    # the C runtime's constructor and destructor; the spawn's child, which
+    # valgrind runs as a fork it does not follow; the setup of the vDSO,
+    # which valgrind does not give its guest.
+    printf '%s\n' '__memset_*' '__memmove_*' '__strcmp_*' frame_dummy __do_global_dtors_aux 'handle_amd*' 'handle_intel*' 'handle_zhaoxin*' 'intel_check_word*' 'get_common_cache_info*' \
+        '_ZN7curtain3sys11spawn_child*' '_ZN7curtain3sys22child_prepare_and_exec*' sigismember __libc_sigaction __sigaction sigaction \
+        __setpgid setpgid tcsetpgrp __getpid getpid __sigprocmask sigprocmask __chdir chdir __dup2 dup2 __close close \
+        __libc_open64 open64 __execve execve _exit _Exit \
+        _dl_new_object _dl_add_to_namespace_list _dl_setup_hash _dl_lookup_symbol_x do_lookup_x check_match \
+        _dl_name_match_p __minimal_malloc __minimal_calloc ___pthread_mutex_lock __pthread_mutex_lock \
+        pthread_mutex_lock ___pthread_mutex_unlock __pthread_mutex_unlock pthread_mutex_unlock \
+        __pthread_mutex_unlock_usercnt
 } | awk '!seen[$0]++' >scripts/hot-symbols.txt.new
 mv scripts/hot-symbols.txt.new scripts/hot-symbols.txt
 echo "hot-symbols: $(grep -vc '^#' scripts/hot-symbols.txt) functions in scripts/hot-symbols.txt"
