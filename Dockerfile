@@ -12,7 +12,9 @@
 #   scripts/build-static.sh && buildah bud --build-arg CURTAIN_BINARY=prebuilt -t curtain:0.1.0 .
 ARG CURTAIN_BINARY=build
 
-FROM docker.io/library/rust:1.85-bookworm AS build
+# 1.90 or later: rust-lld links the functions curtain runs first (see
+# scripts/build-static.sh), which the README's figures assume.
+FROM docker.io/library/rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN scripts/build-static.sh && cp target/x86_64-unknown-linux-gnu/release/curtain /curtain

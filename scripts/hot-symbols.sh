@@ -19,15 +19,24 @@ RUSTFLAGS='-C target-feature=+crt-static -C relocation-model=static' \
     cargo build --release --locked --quiet --target x86_64-unknown-linux-gnu
 bin=$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/curtain
 
-grind() { # [VAR=VALUE...] valgrind curtain ARGS...: as PID 1, clean env
-    unshare --pid --fork --mount-proc env -i PATH=/usr/bin:/bin "$@" >/dev/null 2>&1
+# grind LOG [VAR=VALUE...] valgrind curtain ARGS...: as PID 1, clean env.
+# LOG is where curtain's lines go, each with its own write path: a pipe (a
+# container runtime's), a file (the benchmark's), or /dev/null.
+grind() {
+    log=$1; shift
+    set -- unshare --pid --fork --mount-proc env -i PATH=/usr/bin:/bin "$@"
+    case $log in
+    pipe) "$@" 2>&1 | cat >/dev/null ;;
+    file) "$@" >"$work/log" 2>&1 ;;
+    *) "$@" >/dev/null 2>&1 ;;
+    esac
 }
 vg="valgrind --tool=callgrind --demangle=no --dump-instr=no --callgrind-out-file"
-grind $vg="$work/1.out" "$bin" -- /bin/true
-grind CURTAIN_GRACE_PERIOD=25s CURTAIN_PRE_STOP_SLEEP=5s $vg="$work/2.out" "$bin" -- /bin/true
+grind file $vg="$work/1.out" "$bin" -- /bin/true
+grind pipe CURTAIN_GRACE_PERIOD=25s CURTAIN_PRE_STOP_SLEEP=5s $vg="$work/2.out" "$bin" -- /bin/true
 # 3: the app ignores SIGUSR1 (it is forwarded), leaves an orphan for curtain
 # to reap, and writes a marker once it runs; SIGTERM then ends it.
-grind $vg="$work/3.out" "$bin" -- /bin/sh -c \
+grind pipe $vg="$work/3.out" "$bin" -- /bin/sh -c \
     "trap '' USR1; (/bin/true &); : >$work/ready; exec /bin/sleep 60" &
 i=0
 until [ -e "$work/ready" ]; do
