@@ -312,8 +312,9 @@ struct ChildStack([MaybeUninit<u8>; 8 * 1024]);
 
 /// The child of `spawn`, between `clone` and `execve`. It runs on its own
 /// stack in curtain's memory while curtain waits, with curtain's mask (every
-/// catchable signal blocked), so no signal can run anything here. Only
-/// async-signal-safe calls; on failure the errno goes to the plan.
+/// catchable signal but the faults blocked); curtain installs no signal
+/// handler, so no signal can run code here. Only async-signal-safe calls;
+/// on failure the errno goes to the plan.
 extern "C" fn spawn_child(plan: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `plan` is the ChildPlan `spawn` passed to clone, alive until
     // the parent resumes, which is after this process execs or exits.
