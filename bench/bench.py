@@ -293,39 +293,50 @@ def parse_strace(path):
     return calls or None
 
 
+def ints(text, count):
+    """Exactly `count` integers from the probe's output, else None."""
+    try:
+        values = [int(x) for x in text.split()]
+    except ValueError:
+        return None
+    return values if len(values) == count else None
+
+
 def measure_rounds(probe, inits, s, workdir, have_strace):
     """Reaping, signal forwarding and shutdown, rounds x inits, rotated."""
     names = list(inits)
     res = {name: {"reap": [], "signal": [], "shutdown": []} for name in names}
+    # A probe that fails prints nothing or "-1"s: the sample counts as
+    # failed (lost, left over) and shows under the table, never a crash.
     for r in range(s["reap_rounds"]):
         for name in rotated(names, r):
-            n, ns, left, status = probe.run("reap", str(s["zombies"]), "--",
-                                            *prefix(inits, name)).split()
-            res[name]["reap"].append({"zombies": int(n), "ns": int(ns), "remaining": int(left),
-                                      "status": int(status)})
+            got = ints(probe.run("reap", str(s["zombies"]), "--", *prefix(inits, name)), 4)
+            n, ns, left, status = got or (0, -1, -1, -1)
+            res[name]["reap"].append({"zombies": n, "ns": ns, "remaining": left, "status": status})
     for r in range(s["signal_rounds"]):
         for name in rotated(names, r):
-            lat = [int(x) for x in probe.run("signal", str(s["signals"]), "--",
-                                             *prefix(inits, name)).split()]
-            res[name]["signal"].append(lat)
+            lat = ints(probe.run("signal", str(s["signals"]), "--", *prefix(inits, name)),
+                       s["signals"])
+            res[name]["signal"].append(list(lat or [-1] * s["signals"]))
     for r in range(s["shutdown_rounds"]):
         for name in rotated(names, r):
             for _ in range(3):
-                ns, to_child, status = probe.run("shutdown", "--", *prefix(inits, name)).split()
-                res[name]["shutdown"].append({"ns": int(ns), "to_child_ns": int(to_child),
-                                              "status": int(status)})
+                got = ints(probe.run("shutdown", "--", *prefix(inits, name)), 3)
+                ns, to_child, status = got or (-1, -1, -1)
+                res[name]["shutdown"].append({"ns": ns, "to_child_ns": to_child, "status": status})
     for name in names:
         res[name]["strace"] = None
         if not have_strace:
             continue
-        out = os.path.join(workdir, "strace.txt")
-        zombies = probe.run("reap", str(s["strace_zombies"]), "-S", out, "--",
-                            *prefix(inits, name)).split()
-        per_zombie = parse_strace(out)
-        probe.run("signal", str(s["strace_signals"]), "-S", out, "--", *prefix(inits, name))
-        per_signal = parse_strace(out)
-        if per_zombie and per_signal:
-            res[name]["strace"] = {"zombies": int(zombies[0]), "zombie_calls": per_zombie,
+        zombie_out = os.path.join(workdir, f"strace-reap-{name}.txt")
+        signal_out = os.path.join(workdir, f"strace-signal-{name}.txt")
+        got = ints(probe.run("reap", str(s["strace_zombies"]), "-S", zombie_out, "--",
+                             *prefix(inits, name)), 4)
+        per_zombie = parse_strace(zombie_out)
+        probe.run("signal", str(s["strace_signals"]), "-S", signal_out, "--", *prefix(inits, name))
+        per_signal = parse_strace(signal_out)
+        if got and got[0] > 0 and per_zombie and per_signal:
+            res[name]["strace"] = {"zombies": got[0], "zombie_calls": per_zombie,
                                    "signals": s["strace_signals"], "signal_calls": per_signal}
     return res
 
