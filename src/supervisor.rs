@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::cgroup::OomWatch;
 use crate::config::{Config, PreStopStep};
-use crate::events::{Event, HttpAnswer, LastWordCause, PreStopResult, Warning};
+use crate::events::{Event, HttpAnswer, LastWordCause, Level, PreStopResult, Warning};
 use crate::exit_reason::Outcome;
 use crate::http;
 use crate::logging;
@@ -112,6 +112,7 @@ pub fn run(cfg: &Config, setup: &SignalSetup, started: Instant, parent: i32) -> 
         pre_stop: &cfg.pre_stop,
         pre_stop_sleep: cfg.pre_stop_sleep,
         map: &cfg.signal_map,
+        reaped_events: logging::enabled(Level::Debug),
     };
     let mut sup = Supervisor {
         cfg,
