@@ -23,6 +23,12 @@ use crate::sys;
 
 fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
+    // Most strings need no escape: one scan, one copy.
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     // Every byte that needs escaping is ASCII, so scanning bytes is safe
     // (UTF-8 continuation bytes are all >= 0x80) and copies runs whole.
     let mut plain = 0;
@@ -46,6 +52,32 @@ fn push_json_str(out: &mut String, s: &str) {
     }
     out.push_str(&s[plain..]);
     out.push('"');
+}
+
+/// Append `n` in decimal, without `core::fmt` (every event has numbers,
+/// and the exit event is on the way out).
+fn push_int(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    push_padded(out, i128::from(n).unsigned_abs() as u64, 1);
+}
+
+/// Append `n` in decimal, zero-padded to at least `width` digits.
+fn push_padded(out: &mut String, n: impl TryInto<u64>, width: usize) {
+    let mut n: u64 = n.try_into().unwrap_or(0);
+    let mut buf = [b'0'; 20];
+    let mut start = buf.len();
+    while n > 0 || buf.len() - start < width {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if start == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&buf[start..]).unwrap_or_default());
 }
 
 /// `2026-11-26T17:05:32.123Z` (RFC 3339, UTC, milliseconds).
@@ -72,10 +104,8 @@ fn push_rfc3339(out: &mut String, t: SystemTime) {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    let mut digits = |n: i64, width: u32, sep: char| {
-        for i in (0..width).rev() {
-            out.push(char::from(b'0' + (n / 10_i64.pow(i) % 10) as u8));
-        }
+    let mut digits = |n: i64, width: usize, sep: char| {
+        push_padded(out, n, width);
         out.push(sep);
     };
     digits(year, 4, '-');
@@ -90,9 +120,7 @@ fn push_rfc3339(out: &mut String, t: SystemTime) {
 fn push_json_value(out: &mut String, value: Value) {
     match value {
         Value::Null => out.push_str("null"),
-        Value::Int(n) => {
-            let _ = write!(out, "{n}");
-        }
+        Value::Int(n) => push_int(out, n),
         Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
         Value::Str(s) => push_json_str(out, &s),
         Value::Pids(pids) => push_pids(out, pids),
@@ -421,6 +449,19 @@ mod tests {
     /// Every event renders as one JSON object (read back by serde_json, a
     /// parser that is not ours) with the common fields first, then exactly
     /// the event's own fields, typed.
+    #[test]
+    fn numbers_are_written_like_display() {
+        for n in [0, 7, -7, 10, 137, -1000, 1_764_000_000_000, i64::MAX, i64::MIN] {
+            let mut out = String::new();
+            push_int(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+        let mut out = String::new();
+        push_padded(&mut out, 5u64, 3);
+        push_padded(&mut out, 1234u64, 2);
+        assert_eq!(out, "0051234");
+    }
+
     #[test]
     fn json_lines_parse_with_every_field_typed() {
         for event in samples() {

@@ -70,7 +70,11 @@ impl Signal {
     pub fn name(self) -> String {
         let n = self.0;
         if let Some((name, _)) = NAMES.iter().find(|&&(_, num)| num == n) {
-            return format!("SIG{name}");
+            // Not format!: names are in every exit event, on the way out.
+            let mut full = String::with_capacity(3 + name.len());
+            full.push_str("SIG");
+            full.push_str(name);
+            return full;
         }
         if (rtmin()..=rtmax()).contains(&n) {
             let off = n - rtmin();
