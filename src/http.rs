@@ -13,7 +13,7 @@
 //! only part that touches the network.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 
 /// A parsed `[METHOD] http://HOST[:PORT][/PATH]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,14 +55,12 @@ pub fn parse(text: &str) -> Option<HttpRequest> {
         return None;
     }
     let (host, port) = split_host_port(authority)?;
-    let ip = match host {
-        "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        h => h.trim_start_matches('[').trim_end_matches(']').parse().ok()?,
+    // An IPv4 address bare, an IPv6 address inside exactly one `[]`.
+    let ip = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => IpAddr::V6(v6.parse::<Ipv6Addr>().ok()?),
+        None if host == "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        None => IpAddr::V4(host.parse::<Ipv4Addr>().ok()?),
     };
-    // `[` only around an IPv6 address, and an IPv6 address only inside `[]`.
-    if ip.is_ipv6() != host.starts_with('[') {
-        return None;
-    }
     let path = target.split('?').next().unwrap_or("/");
     Some(HttpRequest {
         method: method.to_string(),
@@ -131,22 +129,49 @@ impl HttpRequest {
     }
 }
 
-/// The code of a complete status line (`HTTP/1.1 204 No Content\r\n`):
-/// `None` while the line is still incomplete.
+/// The code of the final status line (`HTTP/1.1 204 No Content\r\n`):
+/// `None` while it has not fully arrived. Interim answers (1xx, such as
+/// `103 Early Hints`) come with their own header block and are skipped,
+/// as a client must; only what follows them decides the step.
 pub fn status_code(head: &[u8]) -> Option<Result<u16, String>> {
-    let not_http = || Err("the answer is not HTTP".to_string());
-    let Some(end) = head.iter().position(|&b| b == b'\n') else {
-        return (head.len() > 1024).then(not_http);
-    };
-    let line = String::from_utf8_lossy(&head[..end]);
-    let mut parts = line.trim_end().splitn(3, ' ');
-    let version = parts.next().unwrap_or("");
-    let code = parts.next().and_then(crate::config::parse_digits::<u16>);
-    Some(match code {
-        Some(code) if version.starts_with("HTTP/1.") && (100..=599).contains(&code) => Ok(code),
-        _ => not_http(),
-    })
+    let not_http = || Some(Err("the answer is not HTTP".to_string()));
+    let mut rest = head;
+    loop {
+        let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+            return if rest.len() > 1024 || head.len() > HEAD_MAX {
+                not_http()
+            } else {
+                None
+            };
+        };
+        let line = String::from_utf8_lossy(&rest[..end]);
+        let mut parts = line.trim_end().splitn(3, ' ');
+        let version = parts.next().unwrap_or("");
+        let code = parts.next().and_then(crate::config::parse_digits::<u16>);
+        let code = match code {
+            Some(code) if version.starts_with("HTTP/1.") && (100..=599).contains(&code) => code,
+            _ => return not_http(),
+        };
+        if code >= 200 {
+            return Some(Ok(code));
+        }
+        // An interim answer: skip its header lines, up to the empty one.
+        rest = &rest[end + 1..];
+        loop {
+            let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+                return if head.len() > HEAD_MAX { not_http() } else { None };
+            };
+            let empty = matches!(&rest[..end], b"" | b"\r");
+            rest = &rest[end + 1..];
+            if empty {
+                break;
+            }
+        }
+    }
 }
+
+/// The most curtain reads before it decides an answer is not HTTP.
+const HEAD_MAX: usize = 16 * 1024;
 
 /// What the forked copy sends its parent: the status code, or the error.
 pub fn encode_result(result: &Result<u16, String>) -> Vec<u8> {
@@ -202,6 +227,11 @@ mod tests {
             "http://user@127.0.0.1/",
             "http://::1/",
             "http://[127.0.0.1]/",
+            "http://[::1:9/",
+            "http://[[::1]]/",
+            "http://[::1]]:80/",
+            "http://[::1/",
+            "http://::1]/",
             "get http://127.0.0.1/",
             "GET http://127.0.0.1/ extra",
             "http://127.0.0.1/a\u{7f}",
@@ -237,6 +267,24 @@ mod tests {
         assert!(matches!(status_code(b"SSH-2.0-OpenSSH\r\n"), Some(Err(_))));
         assert!(matches!(status_code(b"HTTP/1.1 999 x\r\n"), Some(Err(_))));
         assert!(matches!(status_code(&[b'x'; 2000]), Some(Err(_))));
+        // Interim answers are skipped; the final one decides.
+        let early = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n";
+        assert_eq!(status_code(early), None);
+        assert_eq!(
+            status_code(&[&early[..], b"HTTP/1.1 500 x\r\n"].concat()),
+            Some(Ok(500))
+        );
+        assert_eq!(
+            status_code(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 P\n\nHTTP/1.1 204\r\n"),
+            Some(Ok(204))
+        );
+        assert_eq!(status_code(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 2"), None);
+        assert!(matches!(
+            status_code(b"HTTP/1.1 100 Continue\r\n\r\nSSH\r\n"),
+            Some(Err(_))
+        ));
+        let endless = [&b"HTTP/1.1 103 x\r\n"[..], &b"Link: y\r\n".repeat(3000)].concat();
+        assert!(matches!(status_code(&endless), Some(Err(_))));
         for result in [
             Ok(200),
             Ok(503),
