@@ -137,22 +137,32 @@ fn unnamed() -> Raw {
 }
 
 /// A bad value: which option (or variable), which value, what was expected.
+/// `value` is `None` for a pre-stop step: a command or a URL may carry a
+/// token, and curtain never writes one out (its logs show a step's program,
+/// or an HTTP step's method, host and path, never the rest).
 #[derive(Debug, PartialEq, Eq)]
 pub struct ConfigError {
     pub origin: String,
-    pub value: String,
+    pub value: Option<String>,
     pub expected: &'static str,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid value '{}' for {}: {}",
-            shorten(&self.value),
-            self.origin,
-            self.expected
-        )
+        match &self.value {
+            Some(value) => write!(
+                f,
+                "invalid value '{}' for {}: {}",
+                shorten(value),
+                self.origin,
+                self.expected
+            ),
+            None => write!(
+                f,
+                "invalid value for {} (not repeated here: a step may hold a secret): {}",
+                self.origin, self.expected
+            ),
+        }
     }
 }
 
@@ -226,7 +236,13 @@ impl Config {
     pub fn from_cli(cli: Cli, runtime_init: bool) -> Result<Config, ConfigError> {
         let err = |raw: &Raw, value: &str, expected: &'static str| ConfigError {
             origin: raw.origin.to_string(),
-            value: value.to_string(),
+            value: Some(value.to_string()),
+            expected,
+        };
+        // A step's value is never repeated (see `ConfigError`).
+        let step_err = |raw: &Raw, expected: &'static str| ConfigError {
+            origin: raw.origin.to_string(),
+            value: None,
             expected,
         };
         // Every value must be UTF-8 text; the error names the option or the
@@ -274,16 +290,19 @@ impl Config {
 
         let mut pre_stop = Vec::new();
         for (kind, raw) in &cli.pre_stop {
-            let v = text(raw)?;
+            let v = raw
+                .value
+                .to_str()
+                .ok_or_else(|| step_err(raw, "expected UTF-8 text"))?;
             pre_stop.push(match kind {
                 StepKind::Http => {
-                    PreStopStep::Http(http::parse(&v).ok_or_else(|| err(raw, &v, http::URL_HELP))?)
+                    PreStopStep::Http(http::parse(v).ok_or_else(|| step_err(raw, http::URL_HELP))?)
                 }
                 StepKind::Command => {
-                    let argv = shell_words::split(&v)
-                        .map_err(|_| err(raw, &v, "expected a command with balanced quotes"))?;
+                    let argv = shell_words::split(v)
+                        .map_err(|_| step_err(raw, "expected a command with balanced quotes"))?;
                     if argv.first().is_none_or(String::is_empty) || argv.iter().any(|a| a.contains('\0')) {
-                        return Err(err(raw, &v, "expected a non-empty command"));
+                        return Err(step_err(raw, "expected a non-empty command"));
                     }
                     PreStopStep::Command { argv }
                 }
@@ -466,7 +485,7 @@ mod tests {
                 Ok(Parsed::Run(cli)) => Config::from_cli(*cli, false),
                 other => Err(ConfigError {
                     origin: "the parser".into(),
-                    value: format!("{other:?}"),
+                    value: Some(format!("{other:?}")),
                     expected: "",
                 }),
             }

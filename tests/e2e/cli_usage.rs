@@ -6,8 +6,9 @@ use std::process::Command;
 
 use crate::support::*;
 
-/// Run curtain with `args`/`env` and an app that would leave a marker file.
-fn reject(args: &[&str], env: &[(&str, &str)], named: &[&str]) {
+/// Run curtain with `args`/`env` and an app that would leave a marker file;
+/// returns stderr.
+fn reject(args: &[&str], env: &[(&str, &str)], named: &[&str]) -> String {
     let dir = Scratch::new("cli");
     let marker = dir.file("started");
     let mut cmd = Command::new(CURTAIN);
@@ -37,6 +38,7 @@ fn reject(args: &[&str], env: &[(&str, &str)], named: &[&str]) {
         !dir.path("started").exists(),
         "the app must never start: {args:?} {env:?}"
     );
+    stderr.into_owned()
 }
 
 #[test]
@@ -68,7 +70,7 @@ fn bad_flags_exit_2_naming_the_value() {
         (&["--log-level", "loud", "--"], &["'loud'", "--log-level"]),
         (
             &["--pre-stop", "echo 'unbalanced", "--"],
-            &["echo 'unbalanced", "--pre-stop"],
+            &["--pre-stop", "balanced quotes"],
         ),
         (&["--pre-stop", "  ", "--"], &["--pre-stop"]),
         (
@@ -84,7 +86,7 @@ fn bad_flags_exit_2_naming_the_value() {
         (&["-g", "--signal-scope", "child", "--"], &["given twice"]),
         (
             &["--pre-stop-http", "https://127.0.0.1/", "--"],
-            &["'https://127.0.0.1/'", "--pre-stop-http"],
+            &["--pre-stop-http", "http://HOST"],
         ),
         (&["--pre-stop-http", "http://example.com/", "--"], &["IP address"]),
         (
@@ -122,12 +124,40 @@ fn bad_environment_exits_2_naming_the_variable() {
         ("CURTAIN_PARENT_DEATH_SIGNAL", "STOP"),
     ];
     for (var, value) in cases {
-        let shown = if *var == "CURTAIN_MAP_SIGNAL" {
-            "bad"
-        } else {
-            value
+        let shown = match *var {
+            "CURTAIN_MAP_SIGNAL" => "bad",
+            // A step's value is never repeated (the next test).
+            "CURTAIN_PRE_STOP" | "CURTAIN_PRE_STOP_HTTP" => "may hold a secret",
+            _ => value,
         };
         reject(&["--"], &[(var, value)], &[var, shown]);
+    }
+}
+
+/// A pre-stop step may carry a token (a command's argument, a URL's query):
+/// a bad one is named by its option or variable, never repeated.
+#[test]
+fn a_bad_step_is_not_repeated() {
+    let _g = shared();
+    let secret = "SECRET-7f3a";
+    let command = format!("curl -H 'Authorization: {secret}");
+    let url = format!("http://10.0.0.1:8080/drain?token={secret}#");
+    let second_line = format!("drain --now\nnotify --token '{secret}");
+    // (option or variable, value): each refused, named, never repeated.
+    let cases = [
+        ("--pre-stop", &command),
+        ("--pre-stop-http", &url),
+        ("CURTAIN_PRE_STOP", &command),
+        ("CURTAIN_PRE_STOP_HTTP", &url),
+        ("CURTAIN_PRE_STOP", &second_line),
+    ];
+    for (origin, value) in cases {
+        let stderr = if origin.starts_with("--") {
+            reject(&[origin, value, "--"], &[], &[origin])
+        } else {
+            reject(&["--"], &[(origin, value)], &[origin])
+        };
+        assert!(!stderr.contains(secret), "{origin}: {stderr}");
     }
 }
 
