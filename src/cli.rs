@@ -148,8 +148,42 @@ fn error(message: String, tip: Option<String>) -> UsageError {
 }
 
 /// Parse `args` (with the program name first), reading variables through
-/// `env`.
+/// `env`. `--help`, `--version` and `--license` win over any mistake in the
+/// rest of the options: someone who asks for help gets it.
 pub fn parse_from(args: &[OsString], env: &dyn Fn(&str) -> Option<OsString>) -> Result<Parsed, UsageError> {
+    parse_words(args, env).or_else(|e| asked_for_help(args).ok_or(e))
+}
+
+/// Among curtain's own options of a command line the parser refused, a
+/// `--help`, `--version` or `--license` given as an option (spelt whole, not
+/// in a cluster, and not the value of an option before it), if any.
+fn asked_for_help(args: &[OsString]) -> Option<Parsed> {
+    let mut words = args.iter().skip(1).map(|w| w.as_bytes());
+    while let Some(word) = words.next() {
+        if word == b"--" || !word.starts_with(b"-") {
+            return None;
+        }
+        let opt = match word.strip_prefix(b"--") {
+            Some(long) => OPTIONS.iter().find(|o| o.long.map(str::as_bytes) == Some(long)),
+            None => match word {
+                [b'-', c] => OPTIONS.iter().find(|o| o.short == Some(char::from(*c))),
+                _ => None,
+            },
+        };
+        match opt.map(|o| (o.key, o.value.is_some())) {
+            Some((Key::Help, _)) => return Some(Parsed::Help),
+            Some((Key::Version, _)) => return Some(Parsed::Version),
+            Some((Key::License, _)) => return Some(Parsed::License),
+            Some((_, true)) => {
+                words.next();
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn parse_words(args: &[OsString], env: &dyn Fn(&str) -> Option<OsString>) -> Result<Parsed, UsageError> {
     let mut cli = Cli::default();
     let mut given: Vec<(Key, String)> = Vec::new();
     let mut i = 1;
@@ -607,6 +641,11 @@ mod tests {
             (&["curtain", "-V"], Parsed::Version),
             (&["curtain", "--version"], Parsed::Version),
             (&["curtain", "-sl"], Parsed::License),
+            // They win over a mistake in the other options.
+            (&["curtain", "--bogus", "--version"], Parsed::Version),
+            (&["curtain", "-x", "-h", "--", "app"], Parsed::Help),
+            (&["curtain", "-p", "TERM", "--grace", "--help"], Parsed::Help),
+            (&["curtain", "-g", "-c", "-l"], Parsed::License),
         ] {
             assert_eq!(parse_from(&os(args), &none), Ok(want), "{args:?}");
         }
@@ -654,6 +693,11 @@ mod tests {
             (&["curtain"], "no COMMAND", None),
             (&["curtain", "--"], "no COMMAND", None),
             (&["curtain", "-v"], "no COMMAND", None),
+            // A `--help` that is a value, the app's, or after the app's
+            // name is not a request for help.
+            (&["curtain", "--pre-stop", "--help"], "no COMMAND", None),
+            (&["curtain", "--bogus", "--", "--help"], "'--bogus'", None),
+            (&["curtain", "-x", "app", "--version"], "'-x'", None),
         ];
         for (args, message, tip) in cases {
             let e = run(args).expect_err("an error");
