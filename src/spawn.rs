@@ -122,11 +122,12 @@ pub fn exec_failure(program: &OsStr, err: io::Error) -> Outcome {
     }
 }
 
-/// Whether `program` names an existing file, looked up like execvp does.
+/// Whether `program` names an existing file, looked up as `sys::spawn`
+/// looks it up (no `PATH`: `/bin:/usr/bin`).
 fn exists(program: &OsStr) -> bool {
     if program.as_bytes().contains(&b'/') {
         return Path::new(program).exists();
     }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
     std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
 }

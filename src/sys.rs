@@ -297,6 +297,8 @@ fn exec_candidates(program: &CStr) -> Vec<CString> {
 /// shares curtain's memory and must not allocate, lock or unwind.
 struct ChildPlan<'a> {
     candidates: &'a [CString],
+    /// The candidates come from a `PATH` search (the name has no slash).
+    searched: bool,
     argv: &'a [*mut libc::c_char],
     req: &'a SpawnRequest<'a>,
     /// Written by the child when it fails; 0 when it reached `execve`.
@@ -378,7 +380,10 @@ fn child_prepare_and_exec(plan: &ChildPlan) -> libc::c_int {
             return errno();
         }
         // execvp's rules: a missing or unsearchable entry moves on to the next
-        // (EACCES reported if nothing else worked); any other error stops.
+        // (EACCES reported if nothing else worked); any other error stops. In
+        // a PATH search, an entry that is not a directory (ENOTDIR) means
+        // "not found there", as a shell reads it, so a name found nowhere is
+        // ENOENT (127) whatever the last entry was.
         let mut failure = libc::ENOENT;
         let mut denied = false;
         for path in plan.candidates {
@@ -386,7 +391,11 @@ fn child_prepare_and_exec(plan: &ChildPlan) -> libc::c_int {
             failure = errno();
             match failure {
                 libc::EACCES => denied = true,
-                libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
+                libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {
+                    if plan.searched {
+                        failure = libc::ENOENT;
+                    }
+                }
                 _ => return failure,
             }
         }
@@ -417,6 +426,7 @@ pub fn spawn(req: &SpawnRequest) -> io::Result<i32> {
     argv.push(ptr::null_mut());
     let mut plan = ChildPlan {
         candidates: &candidates,
+        searched: !program.to_bytes().contains(&b'/'),
         argv: &argv,
         req,
         errno: 0,

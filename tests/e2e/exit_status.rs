@@ -50,6 +50,16 @@ fn exec_failures_are_127_and_126() {
         );
         let f = Run::start(mode, &["no-such-program-in-path"]).wait(SECS_10);
         f.assert_exit(127, "exec_failed", false);
+        // A PATH entry that is a file, not a directory, is "not there" as
+        // for a shell (ENOTDIR from the last entry must not make it 126).
+        let path = format!("/usr/bin:/bin:{noexec}");
+        let opts = Options {
+            mode,
+            env: &[("PATH", &path)],
+            ..Options::default()
+        };
+        let f = Run::start_with(opts, &["no-such-program-in-path"]).wait(SECS_10);
+        f.assert_exit(127, "exec_failed", false);
         let f = Run::start(mode, &["--", &noexec]).wait(SECS_10);
         f.assert_exit(126, "exec_failed", false);
         let f = Run::start(mode, &["--", &script]).wait(SECS_10);
