@@ -300,6 +300,55 @@ pub fn emit(event: &Event) {
     }
 }
 
+/// The lines of the events one decision produced, written with one `write`.
+/// Each write to a pipe wakes its reader (a container runtime), often on the
+/// other CPU; at a stop signal that costs the app the CPU it needs to hear
+/// of it (see README, Performance). Lines go in whole and a batch never
+/// grows past PIPE_BUF, so a pipe still takes it whole and curtain's lines
+/// never interleave with the app's output.
+#[derive(Default)]
+pub struct Batch {
+    buf: Vec<u8>,
+}
+
+impl Batch {
+    /// Add an event's line, if its level is enabled.
+    pub fn add(&mut self, event: &Event) {
+        if enabled(event.level()) {
+            self.push(render(event).as_bytes(), &mut |b| write_out(b));
+        }
+    }
+
+    /// Write what was added, never waiting (as `emit`).
+    pub fn flush(&mut self) {
+        self.flush_to(&mut |b| write_out(b));
+    }
+
+    /// Add `line`, handing `write` what must go out first to keep a batch
+    /// within PIPE_BUF (a longer line goes out alone, in chunks).
+    fn push(&mut self, line: &[u8], write: &mut dyn FnMut(&[u8])) {
+        if self.buf.len() + line.len() > libc::PIPE_BUF {
+            self.flush_to(write);
+        }
+        if line.len() > libc::PIPE_BUF {
+            write(line);
+        } else {
+            self.buf.extend_from_slice(line);
+        }
+    }
+
+    fn flush_to(&mut self, write: &mut dyn FnMut(&[u8])) {
+        if !self.buf.is_empty() {
+            write(&self.buf);
+            self.buf.clear();
+        }
+    }
+}
+
+fn write_out(buf: &[u8]) {
+    write_line(buf, None);
+}
+
 /// How long the `exit` event may wait for room in a stalled stdout.
 const EXIT_WRITE_BUDGET: Duration = Duration::from_secs(1);
 
@@ -436,6 +485,35 @@ mod tests {
     use super::*;
     use crate::events::tests::{field_names, samples};
     use crate::reaper::ChildEnd;
+
+    #[test]
+    fn a_batch_is_one_write_and_never_past_pipe_buf() {
+        let mut writes: Vec<Vec<u8>> = Vec::new();
+        let mut batch = Batch::default();
+        let line = |n: usize| {
+            let mut l = vec![b'x'; n - 1];
+            l.push(b'\n');
+            l
+        };
+        batch.push(&line(300), &mut |b| writes.push(b.to_vec()));
+        batch.push(&line(200), &mut |b| writes.push(b.to_vec()));
+        assert!(writes.is_empty(), "nothing written before the flush");
+        batch.flush_to(&mut |b| writes.push(b.to_vec()));
+        assert_eq!(writes.iter().map(Vec::len).collect::<Vec<_>>(), [500]);
+        // A line that would take the batch past PIPE_BUF sends it first;
+        // a line longer than PIPE_BUF goes out alone.
+        writes.clear();
+        for n in [4000, 200, 5000, 100] {
+            batch.push(&line(n), &mut |b| writes.push(b.to_vec()));
+        }
+        batch.flush_to(&mut |b| writes.push(b.to_vec()));
+        assert_eq!(
+            writes.iter().map(Vec::len).collect::<Vec<_>>(),
+            [4000, 200, 5000, 100]
+        );
+        assert!(writes.iter().all(|w| w.ends_with(b"\n")));
+        batch.flush_to(&mut |_| panic!("an empty batch writes nothing"));
+    }
 
     #[test]
     fn timestamps() {

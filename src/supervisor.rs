@@ -278,18 +278,20 @@ impl Supervisor<'_> {
         if self.settle_at.take().is_none() {
             return;
         }
-        logging::emit(&start_event(self.cfg, self.own_pid, self.pid1, &self.oom));
-        logging::emit(&Event::Spawned {
+        let mut lines = logging::Batch::default();
+        lines.add(&start_event(self.cfg, self.own_pid, self.pid1, &self.oom));
+        lines.add(&Event::Spawned {
             child_pid: self.app_pid,
         });
         // Off the start-up path, 1 ms after the spawn: what cannot work as
         // configured, and the last word an OOM group kill would leave.
         for warning in sequencer::warnings(&self.plan) {
-            logging::emit(&Event::Warning(warning));
+            lines.add(&Event::Warning(warning));
         }
         if !self.pid1 && reaper::own_children().is_err() {
-            logging::emit(&Event::Warning(Warning::NoProc));
+            lines.add(&Event::Warning(Warning::NoProc));
         }
+        lines.flush();
         if self.oom.oom_group() == Some(true) {
             let event = report::last_word(self.cfg, LastWordCause::OomGroup, None, Some(true));
             report::write_last_word(self.cfg, &event);
@@ -315,9 +317,14 @@ impl Supervisor<'_> {
         self.run_actions();
     }
 
-    /// Carry out what the sequencer decided, in order.
+    /// Carry out what the sequencer decided, in order. Consecutive events
+    /// are written together, before the next action of another kind.
     fn run_actions(&mut self) {
+        let mut lines = logging::Batch::default();
         while let Some(action) = self.seq.poll_action() {
+            if !matches!(action, Action::Emit(_)) {
+                lines.flush();
+            }
             match action {
                 Action::StartPreStop { index } => {
                     // The command may run before the spawn returns: its
@@ -348,7 +355,7 @@ impl Supervisor<'_> {
                     self.read_http_answer(&mut event);
                     if logging::enabled(event.level()) {
                         complete(&mut event, self.app_pid);
-                        logging::emit(&event);
+                        lines.add(&event);
                     }
                 }
                 Action::WriteLastWord {
@@ -365,6 +372,7 @@ impl Supervisor<'_> {
                 Action::Exit => self.exiting = true,
             }
         }
+        lines.flush();
     }
 
     /// A reaped `--pre-stop-http` step: its answer is in its pipe (written
