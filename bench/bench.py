@@ -37,8 +37,8 @@ SETTINGS = {
     # start-up rounds, warm-up rounds, idle window s, zombies per round,
     # reap rounds, signals per round, signal rounds, shutdown rounds (x3),
     # zombies and signals under strace
-    "full": dict(startup=2000, warmup=20, idle=5, zombies=5000, reap_rounds=12,
-                 signals=100, signal_rounds=20, shutdown_rounds=20,
+    "full": dict(startup=2000, warmup=20, idle=5, zombies=5000, reap_rounds=40,
+                 signals=100, signal_rounds=20, shutdown_rounds=40,
                  strace_zombies=2000, strace_signals=200),
     "quick": dict(startup=100, warmup=5, idle=5, zombies=2000, reap_rounds=2,
                   signals=100, signal_rounds=2, shutdown_rounds=2,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # curtain's benchmark, from a clone, as root:
-#   bench/run.sh                 full run (about 70 s here), table + JSON
+#   bench/run.sh                 full run (about 105 s here), table + JSON
 #   bench/run.sh --quick         smoke run (about 15 s), judges nothing
 #   bench/run.sh --render bench/results/<stamp>/results.json
 # Installs Debian's tini, dumb-init, catatonit, strace and gcc when one is
