@@ -881,8 +881,6 @@ pub mod tests {
         rows
     }
 
-    /// The README's and docs/behavior.md's event tables say what the code
-    /// writes: the same events, each with its level and its fields in order.
     #[test]
     fn durations_in_messages_round_to_tenths() {
         for (ms, text) in [
@@ -900,6 +898,8 @@ pub mod tests {
         }
     }
 
+    /// The README's and docs/behavior.md's event tables say what the code
+    /// writes: the same events, each with its level and its fields in order.
     #[test]
     fn the_documented_event_tables_match_the_code() {
         let docs = [
