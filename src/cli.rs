@@ -163,24 +163,44 @@ fn asked_for_help(args: &[OsString]) -> Option<Parsed> {
         if word == b"--" || !word.starts_with(b"-") {
             return None;
         }
-        let opt = match word.strip_prefix(b"--") {
-            Some(long) => OPTIONS.iter().find(|o| o.long.map(str::as_bytes) == Some(long)),
-            None => match word {
-                [b'-', c] => OPTIONS.iter().find(|o| o.short == Some(char::from(*c))),
-                _ => None,
-            },
-        };
-        match opt.map(|o| (o.key, o.value.is_some())) {
-            Some((Key::Help, _)) => return Some(Parsed::Help),
-            Some((Key::Version, _)) => return Some(Parsed::Version),
-            Some((Key::License, _)) => return Some(Parsed::License),
-            Some((_, true)) => {
-                words.next();
+        if let Some(long) = word.strip_prefix(b"--") {
+            match OPTIONS.iter().find(|o| o.long.map(str::as_bytes) == Some(long)) {
+                Some(opt) if answers(opt).is_some() => return answers(opt),
+                Some(opt) if opt.value.is_some() => {
+                    words.next();
+                }
+                _ => {}
             }
-            _ => {}
+            continue;
+        }
+        // A cluster, read as the parser reads it: letters up to the first
+        // that takes a value (the rest of the word, or the next word).
+        for (at, &c) in word.iter().enumerate().skip(1) {
+            let Some(opt) = OPTIONS.iter().find(|o| o.short == Some(char::from(c))) else {
+                break;
+            };
+            if answers(opt).is_some() {
+                return answers(opt);
+            }
+            if opt.value.is_some() {
+                if at + 1 == word.len() {
+                    words.next();
+                }
+                break;
+            }
         }
     }
     None
+}
+
+/// What `--help`, `--version` and `--license` answer; `None` for the rest.
+fn answers(opt: &Opt) -> Option<Parsed> {
+    match opt.key {
+        Key::Help => Some(Parsed::Help),
+        Key::Version => Some(Parsed::Version),
+        Key::License => Some(Parsed::License),
+        _ => None,
+    }
 }
 
 fn parse_words(args: &[OsString], env: &dyn Fn(&str) -> Option<OsString>) -> Result<Parsed, UsageError> {
@@ -278,7 +298,9 @@ fn next_value(args: &[OsString], i: &mut usize, opt: &Opt, spelling: &str) -> Re
 }
 
 fn unknown(word: &str, suggestion: Option<&'static str>) -> UsageError {
-    let word = crate::config::shorten(word);
+    // Never what follows `=`: `--pre-stpo='curl -H token'` is a step's
+    // value, which errors never repeat.
+    let word = crate::config::shorten(word.split('=').next().unwrap_or(word));
     let tip = match suggestion {
         Some(long) => format!("did you mean '--{long}'?"),
         None => format!("to pass '{word}' to the app as its COMMAND, put '--' before it"),
@@ -646,6 +668,8 @@ mod tests {
             (&["curtain", "-x", "-h", "--", "app"], Parsed::Help),
             (&["curtain", "-p", "TERM", "--grace", "--help"], Parsed::Help),
             (&["curtain", "-g", "-c", "-l"], Parsed::License),
+            (&["curtain", "--bogus", "-vh"], Parsed::Help),
+            (&["curtain", "--bogus", "-vpTERM", "-V"], Parsed::Version),
         ] {
             assert_eq!(parse_from(&os(args), &none), Ok(want), "{args:?}");
         }
@@ -678,6 +702,11 @@ mod tests {
             (&["curtain", "-", "app"], "'-'", None),
             (&["curtain", "---x", "app"], "'---x'", None),
             (&["curtain", "--help=yes"], "takes no value", None),
+            (
+                &["curtain", "--pre-stpo=curl -H tok", "app"],
+                "unknown option '--pre-stpo'",
+                Some("'--pre-stop'"),
+            ),
             (&["curtain", "--grace-period"], "needs a value (DUR)", None),
             (&["curtain", "-p"], "'-p' needs a value", None),
             (
@@ -698,6 +727,12 @@ mod tests {
             (&["curtain", "--pre-stop", "--help"], "no COMMAND", None),
             (&["curtain", "--bogus", "--", "--help"], "'--bogus'", None),
             (&["curtain", "-x", "app", "--version"], "'-x'", None),
+            (
+                &["curtain", "-vp", "--help", "--bogus", "--", "x"],
+                "'--bogus'",
+                None,
+            ),
+            (&["curtain", "-ph", "--bogus", "--", "x"], "'--bogus'", None),
         ];
         for (args, message, tip) in cases {
             let e = run(args).expect_err("an error");

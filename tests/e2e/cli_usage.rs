@@ -159,6 +159,11 @@ fn a_bad_step_is_not_repeated() {
         };
         assert!(!stderr.contains(secret), "{origin}: {stderr}");
     }
+    // A misspelt option with its value attached: the option is named, the
+    // value is not.
+    let misspelt = format!("--pre-stpo={command}");
+    let stderr = reject(&[&misspelt, "--"], &[], &["'--pre-stpo'"]);
+    assert!(!stderr.contains(secret), "{stderr}");
 }
 
 #[test]
