@@ -381,6 +381,47 @@ fn http_pre_stop_steps_reach_a_real_server_before_the_stop_signal() {
     );
 }
 
+/// An interim answer (103 Early Hints) is not the step's status: the final
+/// one after it is.
+#[test]
+fn an_interim_answer_is_not_the_status_of_an_http_step() {
+    let _g = shared();
+    let Some(server) = DrainServer::start() else {
+        return;
+    };
+    let dir = Scratch::new("http-early");
+    let run = Run::start(
+        Mode::Subreaper,
+        &[
+            "--pre-stop-http",
+            &server.url("/early/204"),
+            "--pre-stop-http",
+            &server.url("/early/500"),
+            "--",
+            tapp(),
+            "record",
+            dir.s(),
+        ],
+    )
+    .ready(&dir);
+    let f = run.stop(libc::SIGTERM);
+    f.assert_exit(0, "stopped", true);
+    let pre = pre_stop_events(&f);
+    assert_eq!(pre.len(), 2, "{f:#?}");
+    assert_eq!(
+        (&pre[0]["http_status"], &pre[0]["exit_code"], &pre[0]["level"]),
+        (&204.into(), &0.into(), &"INFO".into()),
+        "{}",
+        pre[0]
+    );
+    assert_eq!(
+        (&pre[1]["http_status"], &pre[1]["level"]),
+        (&500.into(), &"WARN".into()),
+        "{}",
+        pre[1]
+    );
+}
+
 /// A server that never answers: the request is cut at the stop window and
 /// the stop signal still goes out on time. Grace 4 s: the window is 1 s, so
 /// the stop signal is due 3 s after the shutdown request (the exact rule is

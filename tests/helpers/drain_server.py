@@ -5,8 +5,9 @@
 
 Listens on 127.0.0.1 (a free port, written to DIR/port once listening) and
 appends "METHOD PATH MONO_NS" to DIR/requests for every request, CLOCK_MONOTONIC
-like the test app's records. /status/NNN answers NNN, /hang never answers,
-anything else answers 204.
+like the test app's records. /status/NNN answers NNN, /early/NNN answers
+103 Early Hints (an interim answer, with a header) and then NNN, /hang never
+answers, anything else answers 204.
 """
 import http.server
 import os
@@ -25,7 +26,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path == "/hang":
             threading.Event().wait()
         parts = self.path.split("/")
-        code = int(parts[2]) if len(parts) > 2 and parts[1] == "status" else 204
+        code = int(parts[2]) if len(parts) > 2 and parts[1] in ("status", "early") else 204
+        if parts[1] == "early":
+            self.send_response_only(103)
+            self.send_header("Link", "</style.css>; rel=preload")
+            self.end_headers()
         self.send_response(code)
         self.send_header("Content-Length", "0")
         self.end_headers()
