@@ -155,8 +155,9 @@ pub fn parse_from(args: &[OsString], env: &dyn Fn(&str) -> Option<OsString>) -> 
 }
 
 /// Among curtain's own options of a command line the parser refused, a
-/// `--help`, `--version` or `--license` given as an option (spelt whole, not
-/// in a cluster, and not the value of an option before it), if any.
+/// `--help`, `--version` or `-l` given as an option (alone or in a cluster,
+/// not the value of an option before it, not inside a long option spelt
+/// with one dash), if any.
 fn asked_for_help(args: &[OsString]) -> Option<Parsed> {
     let mut words = args.iter().skip(1).map(|w| w.as_bytes());
     while let Some(word) = words.next() {
@@ -174,7 +175,14 @@ fn asked_for_help(args: &[OsString]) -> Option<Parsed> {
             continue;
         }
         // A cluster, read as the parser reads it: letters up to the first
-        // that takes a value (the rest of the word, or the next word).
+        // that takes a value (the rest of the word, or the next word). What
+        // the parser refuses whole is no cluster: `-log-level` is not `-l`.
+        let cluster = &word[1..];
+        if !cluster.is_ascii()
+            || (cluster.len() >= 4 && suggest_long(&String::from_utf8_lossy(cluster)).is_some())
+        {
+            continue;
+        }
         for (at, &c) in word.iter().enumerate().skip(1) {
             let Some(opt) = OPTIONS.iter().find(|o| o.short == Some(char::from(c))) else {
                 break;
@@ -298,9 +306,15 @@ fn next_value(args: &[OsString], i: &mut usize, opt: &Opt, spelling: &str) -> Re
 }
 
 fn unknown(word: &str, suggestion: Option<&'static str>) -> UsageError {
-    // Never what follows `=`: `--pre-stpo='curl -H token'` is a step's
-    // value, which errors never repeat.
-    let word = crate::config::shorten(word.split('=').next().unwrap_or(word));
+    // Never what follows the `=` of a long option (with two dashes or, as
+    // a suggestion says, one): `--pre-stpo='curl -H token'` is a step's
+    // value, which errors never repeat. Short options take no `=`.
+    let long = word.starts_with("--") || suggestion.is_some();
+    let word = crate::config::shorten(if long {
+        word.split('=').next().unwrap_or(word)
+    } else {
+        word
+    });
     let tip = match suggestion {
         Some(long) => format!("did you mean '--{long}'?"),
         None => format!("to pass '{word}' to the app as its COMMAND, put '--' before it"),
@@ -733,6 +747,14 @@ mod tests {
                 None,
             ),
             (&["curtain", "-ph", "--bogus", "--", "x"], "'--bogus'", None),
+            // A long option with one dash is no cluster holding `-l`.
+            (
+                &["curtain", "-log-level", "debug", "app"],
+                "'-log-level'",
+                Some("'--log-level'"),
+            ),
+            (&["curtain", "-log-format=json", "app"], "'-log-format'", None),
+            (&["curtain", "-v=x", "app"], "'-v=x'", None),
         ];
         for (args, message, tip) in cases {
             let e = run(args).expect_err("an error");
