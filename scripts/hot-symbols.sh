@@ -9,7 +9,8 @@
 #   4. runs `curtain -- true` as an ordinary process (a subreaper),
 #   5. stops an idle app on SIGTERM; the profile is cut (a dump) where the
 #      stop signal is about to go out (Sequencer::deliver_stop), and the part
-#      after the cut is the shutdown path, from the stop signal to the exit.
+#      after the cut is the shutdown path, from the stop signal to the exit
+#      (the few functions between SIGTERM and the cut are not in it).
 # The list is ordered so that each path's code is contiguous: start-up only,
 # then what start-up and the shutdown share, then shutdown only, then the
 # rest (the settle read, reaping orphans, forwarding). A stop touches 28
@@ -24,6 +25,10 @@ work=$(mktemp -d /tmp/curtain-hot.XXXXXX)
 # On any exit, also stop what a failed run left behind: the profiled curtain
 # (as PID 1 its namespace, and the app, die with it).
 trap 'pkill -KILL -f "callgrind-out-file=$work/" 2>/dev/null || :; rm -rf "$work"' EXIT
+# dash runs no EXIT trap when a signal ends it: make the signals exits.
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 export CARGO_TARGET_DIR="$PWD/target/hot-symbols" CARGO_PROFILE_RELEASE_STRIP=false
 RUSTFLAGS='-C target-feature=+crt-static -C relocation-model=static' \
     cargo build --release --locked --quiet --target x86_64-unknown-linux-gnu
@@ -124,6 +129,8 @@ pick() { grep "$@" || [ $? -eq 1 ]; }
     pick -xF -f "$work/stop" "$work/start"
     pick -vxF -f "$work/start" "$work/stop"
     pick -vxF -f "$work/start" -f "$work/stop" "$work/other"
-} | awk '/^#/ || !seen[$0]++' >scripts/hot-symbols.txt.new
+} >"$work/list"
+# Not a pipe: under set -e a failing grep in the group must stop the script.
+awk '/^#/ || !seen[$0]++' "$work/list" >scripts/hot-symbols.txt.new
 mv scripts/hot-symbols.txt.new scripts/hot-symbols.txt
 echo "hot-symbols: $(grep -vc '^#' scripts/hot-symbols.txt) functions in scripts/hot-symbols.txt"
