@@ -46,6 +46,18 @@ grind() {
     *) "$@" >/dev/null 2>&1 ;;
     esac
 }
+# profiled MARKER OUT: once the app has written MARKER (and a second more),
+# the pid of the valgrind that profiles into OUT: the newest process naming
+# it (the older one is unshare).
+profiled() {
+    i=0
+    until [ -e "$1" ]; do
+        i=$((i + 1)); [ $i -lt 600 ] || { echo "hot-symbols: the app never started" >&2; exit 1; }
+        sleep 0.1
+    done
+    sleep 1
+    pgrep -n -f "callgrind-out-file=$2"
+}
 vg="valgrind --tool=callgrind --demangle=no --dump-instr=no --callgrind-out-file"
 grind file $vg="$work/1.out" "$bin" -- /bin/true
 grind pipe CURTAIN_GRACE_PERIOD=25s CURTAIN_PRE_STOP_SLEEP=5s $vg="$work/2.out" "$bin" -- /bin/true
@@ -53,15 +65,7 @@ grind pipe CURTAIN_GRACE_PERIOD=25s CURTAIN_PRE_STOP_SLEEP=5s $vg="$work/2.out" 
 # to reap, and writes a marker once it runs; SIGTERM then ends it.
 grind pipe $vg="$work/3.out" "$bin" -- /bin/sh -c \
     "trap '' USR1; (/bin/true &); : >$work/ready; exec /bin/sleep 60" &
-i=0
-until [ -e "$work/ready" ]; do
-    i=$((i + 1)); [ $i -lt 600 ] || { echo "hot-symbols: the app never started" >&2; exit 1; }
-    sleep 0.1
-done
-sleep 1
-# The newest process naming the profile is valgrind running curtain (the
-# older one is unshare).
-pid=$(pgrep -n -f "callgrind-out-file=$work/3.out")
+pid=$(profiled "$work/ready" "$work/3.out")
 kill -USR1 "$pid"; sleep 1; kill -TERM "$pid"
 wait
 # 4: not PID 1 (a subreaper under another init).
@@ -69,13 +73,7 @@ env -i PATH=/usr/bin:/bin $vg="$work/4.out" "$bin" -- /bin/true >/dev/null 2>&1
 # 5: the shutdown path alone.
 grind pipe $vg="$work/5.out" --dump-before='*Sequencer12deliver_stop*' \
     "$bin" -- /bin/sh -c ": >$work/ready5; exec /bin/sleep 60" &
-i=0
-until [ -e "$work/ready5" ]; do
-    i=$((i + 1)); [ $i -lt 600 ] || { echo "hot-symbols: the app never started" >&2; exit 1; }
-    sleep 0.1
-done
-sleep 1
-pid=$(pgrep -n -f "callgrind-out-file=$work/5.out")
+pid=$(profiled "$work/ready5" "$work/5.out")
 kill -TERM "$pid"
 wait
 
