@@ -178,7 +178,9 @@ fn asked_for_help(args: &[OsString]) -> Option<Parsed> {
         // that takes a value (the rest of the word, or the next word). What
         // the parser refuses whole is no cluster: `-log-level` is not `-l`.
         let cluster = &word[1..];
-        if !cluster.is_ascii() || one_dash_long(cluster).is_some() {
+        if !cluster.is_ascii()
+            || (cluster.len() >= 4 && suggest_long(&String::from_utf8_lossy(cluster)).is_some())
+        {
             continue;
         }
         for (at, &c) in word.iter().enumerate().skip(1) {
@@ -197,16 +199,6 @@ fn asked_for_help(args: &[OsString]) -> Option<Parsed> {
         }
     }
     None
-}
-
-/// The long option a short-option cluster spells with one dash
-/// (`grace-period` of `-grace-period`), which the parser refuses whole: four
-/// letters or more, close to a long option's name.
-fn one_dash_long(cluster: &[u8]) -> Option<&'static str> {
-    if cluster.len() < 4 {
-        return None;
-    }
-    suggest_long(&String::from_utf8_lossy(cluster))
 }
 
 /// What `--help`, `--version` and `--license` answer; `None` for the rest.
@@ -266,7 +258,7 @@ fn parse_words(args: &[OsString], env: &dyn Fn(&str) -> Option<OsString>) -> Res
         if cluster.is_empty() || !cluster.is_ascii() {
             return Err(unknown(&text, None));
         }
-        if let Some(long) = one_dash_long(cluster) {
+        if let Some(long) = suggest_long(&text[1..]).filter(|_| cluster.len() >= 4) {
             return Err(unknown(&text, Some(long)));
         }
         for (at, &c) in cluster.iter().enumerate() {
